@@ -1,0 +1,63 @@
+# make demo   install and run the main job on the sample content (SQLite, outbox)
+# make test   install with dev dependencies and run the whole test suite
+# make check  ruff, ruff format --check, mypy, then the tests
+# make bench  speed and memory figures
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install -q -c constraints.txt
+ISSUE ?= 2016-q3
+
+.PHONY: demo test check lint typecheck bench golden browser constraints clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.app: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.app
+	$(PIP) -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.app
+	$(BIN)/newsletter db upgrade
+	$(BIN)/newsletter content sync
+	$(BIN)/newsletter build $(ISSUE)
+	@echo
+	@echo "Open build/$(ISSUE)/index.html in a browser; the plain-text part is build/$(ISSUE)/index.txt."
+
+# Debian's Chromium renders screenshots and drives browser tests.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing Debian's chromium and chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: $(VENV)/.dev browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check newsletter tests bench
+	$(BIN)/ruff format --check newsletter tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy newsletter
+
+check: lint typecheck test
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/compile.py
+
+# Rewrite the golden files of the sample issue after an intended change of output.
+golden: $(VENV)/.dev
+	$(BIN)/python -m tests.golden
+
+constraints: $(VENV)/.dev
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf $(VENV) build outbox .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""Build an issue end to end: load its file, select its posts, compile, check, write the files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from newsletter.checks import Finding, check_compiled
+from newsletter.compiler import CompiledIssue, compile_issue, make_environment
+from newsletter.config import Settings
+from newsletter.content import markdown
+from newsletter.content.store import SyncResult, upsert_posts
+from newsletter.db import session_scope
+from newsletter.issues import Issue, load_issue, select_sections
+
+MARKDOWN_SOURCE = "markdown"
+
+
+@dataclass(frozen=True)
+class Build:
+    issue: Issue
+    compiled: CompiledIssue
+    findings: list[Finding]
+
+
+def org_context(settings: Settings) -> dict[str, str]:
+    return {
+        "name": settings.organisation_name,
+        "website_url": settings.website_url,
+        "logo_url": settings.logo_url,
+        "postal_address": settings.postal_address,
+        "from_name": settings.from_name,
+        "from_email": settings.from_email,
+    }
+
+
+def sync_markdown(settings: Settings, engine: sa.Engine, *, prune: bool = False) -> SyncResult:
+    """Read ``content_dir`` and store its posts in one transaction."""
+    posts = markdown.read_folder(
+        settings.content_dir, zone=settings.zone, summary_length=settings.summary_length
+    )
+    with session_scope(engine) as session:
+        return upsert_posts(session, MARKDOWN_SOURCE, posts, prune=prune)
+
+
+def build_issue(settings: Settings, engine: sa.Engine, ref: str | Path) -> Build:
+    """Compile and check one issue (a slug or a path); raises on a bad file or template."""
+    issue = load_issue(
+        ref,
+        issues_dir=settings.issues_dir,
+        templates_dir=settings.templates_dir,
+        default_zone=settings.timezone,
+    )
+    with Session(engine) as session:
+        sections = select_sections(session, issue)
+        env = make_environment(settings.templates_dir)
+        compiled = compile_issue(env, issue, sections, org_context(settings))
+    findings = check_compiled(compiled, postal_address=settings.postal_address)
+    return Build(issue, compiled, findings)
+
+
+def write_build(build: Build, out_dir: Path) -> dict[str, Path]:
+    """index.html, index.txt, index.mjml and issue.json (what the send step needs to know)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    compiled = build.compiled
+    files = {
+        "html": out_dir / "index.html",
+        "text": out_dir / "index.txt",
+        "mjml": out_dir / "index.mjml",
+        "meta": out_dir / "issue.json",
+    }
+    files["html"].write_text(compiled.html, encoding="utf-8")
+    files["text"].write_text(compiled.text, encoding="utf-8")
+    files["mjml"].write_text(compiled.mjml, encoding="utf-8")
+    meta = {
+        "slug": compiled.slug,
+        "subject": compiled.subject,
+        "preheader": compiled.preheader,
+        "placeholders": list(compiled.placeholders),
+        "content_hash": compiled.content_hash,
+        "html_bytes": compiled.size,
+        "send_at": build.issue.send_at.isoformat() if build.issue.send_at else None,
+        "findings": [
+            {"level": f.level, "code": f.code, "message": f.message} for f in build.findings
+        ],
+    }
+    files["meta"].write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return files

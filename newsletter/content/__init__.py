@@ -1,0 +1,1 @@
+"""The content store and its sources: one module per kind of Source."""

@@ -1,0 +1,93 @@
+"""Post HTML made safe for email: sanitized with nh3, links made absolute, re-serialised well-formed.
+
+MRML (mjml-python) rejects HTML that is not well-formed (an unclosed tag, a bare ``<``, a stray
+end tag), so every post body passes through here before it is stored, and so before it can reach
+a template.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin
+
+import lxml.html
+import nh3
+from lxml import etree
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "del", "em", "figcaption",
+    "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "q",
+    "s", "small", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
+    "u", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height", "title"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+_URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
+_EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|\u00a0|<br>)*</p>")
+
+
+def sanitize(html: str, base_url: str = "") -> str:
+    """Untrusted HTML reduced to what an email can show, with absolute links, well-formed."""
+
+    def absolute(tag: str, attribute: str, value: str) -> str | None:
+        if (tag, attribute) in _URL_ATTRIBUTES and base_url:
+            return urljoin(base_url, value.strip())
+        return value
+
+    cleaned = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        strip_comments=True,
+        link_rel=None,
+        clean_content_tags={"script", "style", "template", "noscript"},
+        attribute_filter=absolute,
+    )
+    cleaned = _EMPTY_PARAGRAPH.sub("", cleaned)
+    return well_formed(cleaned)
+
+
+def well_formed(html: str) -> str:
+    """Re-serialise an HTML fragment so every tag is closed and every ``<`` and ``&`` escaped."""
+    if not html.strip():
+        return ""
+    parts = lxml.html.fragments_fromstring(html)
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(_escape(part))
+        else:
+            out.append(etree.tostring(part, method="html", encoding="unicode"))
+    return "".join(out).strip()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def text_of(html: str) -> str:
+    """The visible text of an HTML fragment, whitespace collapsed."""
+    if not html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    return " ".join(root.text_content().split())
+
+
+def summarize(html: str, length: int) -> str:
+    """The first paragraphs as plain text, cut at a word boundary to at most ``length`` chars."""
+    if not html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    paragraphs = [" ".join(p.text_content().split()) for p in root.iter("p")]
+    text = " ".join(p for p in paragraphs if p) or text_of(html)
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-–—")
+    return cut + "…"

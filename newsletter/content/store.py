@@ -1,0 +1,150 @@
+"""The content store: upsert a source's posts, query them by date, category, tag and slug."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from newsletter.models import Post, utcnow
+
+
+@dataclass(frozen=True)
+class PostData:
+    """A post as a source delivers it, before it is stored."""
+
+    source_id: str
+    slug: str
+    title: str
+    url: str
+    published_at: datetime
+    updated_at: datetime
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    author: str = ""
+    summary: str = ""
+    html: str = ""
+    image_url: str = ""
+    image_alt: str = ""
+
+    def content_hash(self) -> str:
+        fields = {k: v for k, v in self.__dict__.items() if k != "source_id"}
+        payload = json.dumps(fields, default=str, sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()
+
+
+@dataclass
+class SyncResult:
+    source: str
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+
+
+def upsert_posts(
+    session: Session, source: str, posts: Iterable[PostData], *, prune: bool = False
+) -> SyncResult:
+    """Store a source's posts: new ones are added, changed ones updated, none duplicated.
+
+    Posts are matched by (source, source_id), then by URL. The caller's session commits, so a
+    sync is all or nothing per source.
+    """
+    result = SyncResult(source)
+    existing = {p.source_id: p for p in session.exec(select(Post).where(Post.source == source))}
+    seen: set[str] = set()
+    now = utcnow()
+    for data in posts:
+        seen.add(data.source_id)
+        digest = data.content_hash()
+        post = existing.get(data.source_id) or _by_url(session, data.url)
+        if post is None:
+            post = Post(
+                slug=_free_slug(session, data.slug),
+                source=source,
+                source_id=data.source_id,
+                content_hash="",
+                **_columns(data),
+            )
+            result.created.append(post.slug)
+        elif post.content_hash == digest:
+            result.unchanged.append(post.slug)
+            continue
+        else:
+            for name, value in _columns(data).items():
+                setattr(post, name, value)
+            post.source, post.source_id = source, data.source_id
+            result.updated.append(post.slug)
+        post.content_hash = digest
+        post.synced_at = now
+        session.add(post)
+        session.flush()
+    if prune:
+        for source_id, post in existing.items():
+            if source_id not in seen:
+                result.pruned.append(post.slug)
+                session.delete(post)
+    return result
+
+
+def _columns(data: PostData) -> dict[str, object]:
+    return {
+        "title": data.title,
+        "url": data.url,
+        "published_at": data.published_at,
+        "updated_at": data.updated_at,
+        "categories": list(data.categories),
+        "tags": list(data.tags),
+        "author": data.author,
+        "summary": data.summary,
+        "html": data.html,
+        "image_url": data.image_url,
+        "image_alt": data.image_alt,
+    }
+
+
+def _by_url(session: Session, url: str) -> Post | None:
+    return session.exec(select(Post).where(Post.url == url)).first() if url else None
+
+
+def _free_slug(session: Session, slug: str) -> str:
+    """``slug``, or ``slug-2``, ``slug-3``... when another post already has it."""
+    candidate, n = slug, 1
+    while session.exec(select(Post.id).where(Post.slug == candidate)).first() is not None:
+        n += 1
+        candidate = f"{slug}-{n}"
+    return candidate
+
+
+def query_posts(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    categories: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> list[Post]:
+    """Posts published in [since, until), newest first, in any of the categories or tags given."""
+    statement = select(Post).order_by(col(Post.published_at).desc(), col(Post.slug))
+    if since is not None:
+        statement = statement.where(col(Post.published_at) >= since)
+    if until is not None:
+        statement = statement.where(col(Post.published_at) < until)
+    posts = list(session.exec(statement))
+    if categories or tags:
+        wanted_categories, wanted_tags = set(categories), set(tags)
+        posts = [
+            p for p in posts if wanted_categories & set(p.categories) or wanted_tags & set(p.tags)
+        ]
+    return posts
+
+
+def posts_by_slug(session: Session, slugs: Iterable[str]) -> dict[str, Post]:
+    wanted = list(slugs)
+    if not wanted:
+        return {}
+    return {p.slug: p for p in session.exec(select(Post).where(col(Post.slug).in_(wanted)))}

@@ -1,0 +1,60 @@
+"""The exception tree. The core raises these; the CLI prints them as one line and exits 1.
+
+    NewsletterError
+    ├── ConfigError          settings file or NEWSLETTER_* variable is invalid
+    ├── DatabaseError        the database cannot be reached or migrated
+    ├── ContentError         a content source cannot be read (file, line, field when known)
+    ├── IssueFileError       an issue file is malformed (file, line, field)
+    ├── CompileError         a template fails to render or compile (template, line)
+    └── CheckFailed          pre-send checks found errors
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NewsletterError(Exception):
+    """Base of every error the tool reports to a person."""
+
+
+class ConfigError(NewsletterError):
+    pass
+
+
+class DatabaseError(NewsletterError):
+    pass
+
+
+class LocatedError(NewsletterError):
+    """An error in a file the user wrote: says which file, which line and which field."""
+
+    def __init__(
+        self, path: Path | str, message: str, *, line: int | None = None, field: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.field = field
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        what = f"{self.field}: " if self.field else ""
+        return f"{where}: {what}{self.message}"
+
+
+class ContentError(LocatedError):
+    pass
+
+
+class IssueFileError(LocatedError):
+    pass
+
+
+class CompileError(LocatedError):
+    pass
+
+
+class CheckFailed(NewsletterError):
+    """Raised by callers that must not go on when checks found errors."""

@@ -1,0 +1,87 @@
+"""Shared fixtures: a real database per test (SQLite file, and PostgreSQL when configured),
+and a throwaway project folder with the sample content, issues and templates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from newsletter import db
+from newsletter.cli import app
+from newsletter.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("NEWSLETTER_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a schema of its own in PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'subscribers.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
+    """A copy of the sample project as the working directory, with its own database."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in ("content", "issues", "templates"):
+        shutil.copytree(ROOT / name, folder / name)
+    shutil.copy(ROOT / "newsletter.toml", folder / "newsletter.toml")
+    monkeypatch.chdir(folder)
+    for key in list(os.environ):
+        if key.startswith("NEWSLETTER_") and key != "NEWSLETTER_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    return folder
+
+
+@pytest.fixture
+def settings(project: Path) -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def synced(project: Path, settings: Settings) -> sa.Engine:
+    """The project's database with the sample content synced into it."""
+    from newsletter.builder import sync_markdown
+
+    engine = db.make_engine(settings.database_url)
+    db.ensure_schema(engine)
+    sync_markdown(settings, engine)
+    return engine
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; (exit code, stdout, stderr)."""
+    result = CliRunner().invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
