@@ -67,7 +67,9 @@ def _links_and_images(html: str) -> list[Finding]:
             continue
         label = " ".join(anchor.text_content().split())[:40] or "(image)"
         findings.append(
-            Finding("error", "link", f"link {label!r} goes to {href!r}, not an absolute http(s) URL")
+            Finding(
+                "error", "link", f"link {label!r} goes to {href!r}, not an absolute http(s) URL"
+            )
         )
     for image in root.iter("img"):
         src = (image.get("src") or "").strip()
@@ -91,12 +93,18 @@ def _compliance(compiled: CompiledIssue, postal_address: str) -> list[Finding]:
     if not postal_address.strip():
         findings.append(Finding("error", "postal-address", "the postal_address setting is empty"))
         return findings
-    visible = " ".join(html_lib.unescape(lxml.html.document_fromstring(compiled.html).text_content()).split())
+    visible = " ".join(
+        html_lib.unescape(lxml.html.document_fromstring(compiled.html).text_content()).split()
+    )
     wanted = " ".join(postal_address.split())
     if wanted not in visible:
-        findings.append(Finding("error", "postal-address", "the HTML does not show the postal address"))
+        findings.append(
+            Finding("error", "postal-address", "the HTML does not show the postal address")
+        )
     if wanted not in " ".join(compiled.text.split()):
-        findings.append(Finding("error", "postal-address", "the text part lacks the postal address"))
+        findings.append(
+            Finding("error", "postal-address", "the text part lacks the postal address")
+        )
     return findings
 
 
@@ -106,12 +114,16 @@ def _leftovers(compiled: CompiledIssue) -> list[Finding]:
         unknown = sorted(set(PLACEHOLDER.findall(body)) - set(PLACEHOLDERS))
         if unknown:
             names = ", ".join(placeholder(n) for n in unknown)
-            findings.append(Finding("error", "placeholder", f"unknown placeholders in {part}: {names}"))
+            findings.append(
+                Finding("error", "placeholder", f"unknown placeholders in {part}: {names}")
+            )
         found = _TEMPLATE_SYNTAX.search(body)
         if found:
             snippet = body[max(0, found.start() - 20) : found.end() + 20].replace("\n", " ")
             findings.append(
-                Finding("error", "template-syntax", f"unrendered template syntax in {part}: {snippet!r}")
+                Finding(
+                    "error", "template-syntax", f"unrendered template syntax in {part}: {snippet!r}"
+                )
             )
     return findings
 

@@ -98,7 +98,9 @@ def _day_start(day: date | None, settings: Settings) -> datetime | None:
 @content_app.command("list")
 @reports_errors
 def content_list(
-    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this day.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this day.")
+    ] = None,
     until: Annotated[
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Before this day.")
     ] = None,
@@ -139,7 +141,9 @@ def content_list(
 def _report(build: Build) -> None:
     for finding in build.findings:
         colour = "red" if finding.level == "error" else "yellow"
-        err.print(f"[{colour}]{finding.level}:[/] {escape(finding.message)} [dim]({finding.code})[/]")
+        err.print(
+            f"[{colour}]{finding.level}:[/] {escape(finding.message)} [dim]({finding.code})[/]"
+        )
 
 
 @app.command()

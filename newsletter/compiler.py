@@ -146,7 +146,9 @@ def collapse_attribute_whitespace(source: str) -> str:
 def mjml_to_html(source: str, *, name: str = "index.mjml") -> str:
     """MJML pass (mjml-python): responsive HTML with the CSS still in ``<style>``."""
     try:
-        return str(mjml2html(collapse_attribute_whitespace(source), disable_comments=True, fonts={}))
+        return str(
+            mjml2html(collapse_attribute_whitespace(source), disable_comments=True, fonts={})
+        )
     except ValueError as exc:
         found = _MJML_POSITION.search(str(exc))
         line = source.count("\n", 0, int(found.group(1))) + 1 if found else None

@@ -120,6 +120,8 @@ def get_settings(**overrides: object) -> Settings:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"invalid settings ({path} or NEWSLETTER_* variables): {problems}") from exc
+        raise ConfigError(
+            f"invalid settings ({path} or NEWSLETTER_* variables): {problems}"
+        ) from exc
     except ValueError as exc:  # TOML syntax errors surface as ValueError subclasses
         raise ConfigError(f"{path}: {exc}") from exc

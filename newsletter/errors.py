@@ -1,12 +1,12 @@
 """The exception tree. The core raises these; the CLI prints them as one line and exits 1.
 
-    NewsletterError
-    ├── ConfigError          settings file or NEWSLETTER_* variable is invalid
-    ├── DatabaseError        the database cannot be reached or migrated
-    ├── ContentError         a content source cannot be read (file, line, field when known)
-    ├── IssueFileError       an issue file is malformed (file, line, field)
-    ├── CompileError         a template fails to render or compile (template, line)
-    └── CheckFailed          pre-send checks found errors
+NewsletterError
+├── ConfigError          settings file or NEWSLETTER_* variable is invalid
+├── DatabaseError        the database cannot be reached or migrated
+├── ContentError         a content source cannot be read (file, line, field when known)
+├── IssueFileError       an issue file is malformed (file, line, field)
+├── CompileError         a template fails to render or compile (template, line)
+└── CheckFailed          pre-send checks found errors
 """
 
 from __future__ import annotations

@@ -36,9 +36,7 @@ def locate(source: str, loc: Sequence[str | int]) -> int | None:
         if header_line is None:
             return _key_line(lines, 0, len(lines), [table])
         start = header_line + 1
-        end = next(
-            (n for n in range(start, len(lines)) if _HEADER.match(lines[n])), len(lines)
-        )
+        end = next((n for n in range(start, len(lines)) if _HEADER.match(lines[n])), len(lines))
         if not key_path:
             return header_line + 1
         found = _key_line(lines, start, end, key_path[:1])

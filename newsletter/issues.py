@@ -77,7 +77,7 @@ class IssueSpec(BaseModel):
         if self.quarter and explicit:
             raise ValueError("give either quarter or from/until, not both")
         if not self.quarter and not (self.from_ and self.until):
-            raise ValueError("give quarter = \"YYYY-Qn\", or both from and until dates")
+            raise ValueError('give quarter = "YYYY-Qn", or both from and until dates')
         if self.from_ and self.until and self.until < self.from_:
             raise ValueError("until is before from")
         return self
@@ -124,7 +124,7 @@ class Section:
 def resolve_path(issue: str | Path, issues_dir: Path) -> Path:
     """ISSUE on the command line is a slug (``2016-q3``) or a path to a ``.toml`` file."""
     candidate = Path(issue)
-    if candidate.suffix == ".toml" or candidate.parent != Path("."):
+    if candidate.suffix == ".toml" or candidate.parent != Path():
         path = candidate
     else:
         path = issues_dir / f"{issue}.toml"
@@ -205,12 +205,18 @@ def select_sections(session: Session, issue: Issue) -> list[Section]:
     for index, spec in enumerate(issue.spec.sections):
         for slug in spec.pin:
             if slug not in known:
-                raise issue.error(f"pinned post {slug!r} is not in the content store", "sections", index, "pin")
+                raise issue.error(
+                    f"pinned post {slug!r} is not in the content store", "sections", index, "pin"
+                )
     used: set[str] = set()
     sections = []
     for spec in issue.spec.sections:
         candidates = query_posts(
-            session, since=issue.since, until=issue.until, categories=spec.categories, tags=spec.tags
+            session,
+            since=issue.since,
+            until=issue.until,
+            categories=spec.categories,
+            tags=spec.tags,
         )
         skip = used | set(spec.exclude) | set(spec.pin)
         rest = _ordered([p for p in candidates if p.slug not in skip], spec.order)

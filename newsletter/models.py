@@ -1,4 +1,4 @@
-"""The whole schema: SQLModel tables. Every change here needs a migration in migrations/versions/."""
+"""The whole schema: SQLModel tables. Every change here needs a migration (migrations/versions/)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(
-        self, value: datetime | None, dialect: sa.Dialect
-    ) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -51,7 +49,9 @@ class Post(SQLModel, table=True):
     url: str
     published_at: datetime = _utc_column(index=True)
     updated_at: datetime = _utc_column()
-    categories: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    categories: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
     tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     author: str = ""
     summary: str = ""

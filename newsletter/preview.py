@@ -7,6 +7,7 @@ the browser tab stays useful while someone types.
 
 from __future__ import annotations
 
+import contextlib
 import html as html_lib
 import threading
 from collections.abc import Callable, Iterable
@@ -69,7 +70,8 @@ class PreviewServer:
             script = _RELOAD.format(version=self.version)
             if self.error:
                 return (
-                    "<!doctype html><title>Build failed</title><body style='font-family:sans-serif'>"
+                    "<!doctype html><title>Build failed</title>"
+                    "<body style='font-family:sans-serif'>"
                     f"<h1>Build failed</h1><pre>{html_lib.escape(self.error)}</pre>{script}</body>"
                 )
             return self.html.replace("</body>", script + "</body>", 1)
@@ -125,7 +127,7 @@ def _handler(preview: PreviewServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     return Handler
@@ -184,10 +186,9 @@ def screenshots(
         try:
             for width in widths:
                 page = browser.new_page(viewport={"width": width, "height": 800})
-                try:
+                # remote images that never load must not stop the screenshot
+                with contextlib.suppress(PlaywrightError):
                     page.set_content(html, wait_until="load", timeout=15_000)
-                except PlaywrightError:
-                    pass  # remote images that never load must not stop the screenshot
                 path = out_dir / f"{slug}-{width}.png"
                 page.screenshot(path=str(path), full_page=True)
                 page.close()

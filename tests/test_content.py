@@ -30,7 +30,9 @@ def test_sample_content_syncs_and_resync_changes_nothing(synced, settings):
 
 def test_edited_post_is_updated_not_duplicated(synced, settings, project):
     path = project / "content" / "annual-report-2015.md"
-    path.write_text(path.read_text().replace('title: "MPAT 2015 Annual Report"', 'title: "Annual Report 2015"'))
+    path.write_text(
+        path.read_text().replace('title: "MPAT 2015 Annual Report"', 'title: "Annual Report 2015"')
+    )
     result = sync_markdown(settings, synced)
     assert result.updated == ["annual-report-2015"]
     assert _count(synced) == 10
@@ -49,7 +51,9 @@ def test_removed_post_is_kept_unless_pruned(synced, settings, project):
 
 def test_published_at_is_timezone_aware_utc(synced):
     with Session(synced) as session:
-        post = session.exec(select(Post).where(Post.slug == "commit-workshop-victim-identification")).one()
+        post = session.exec(
+            select(Post).where(Post.slug == "commit-workshop-victim-identification")
+        ).one()
     assert post.published_at.utcoffset() is not None
     assert post.published_at.isoformat() == "2016-10-27T03:00:00+00:00"  # 10:00 in Bangkok
 
@@ -57,8 +61,8 @@ def test_published_at_is_timezone_aware_utc(synced):
 def test_markdown_body_is_sanitized_and_absolute(project, settings, synced):
     (project / "content" / "hostile.md").write_text(
         "---\ntitle: Hostile\ndate: 2016-08-01\nurl: https://mpat.example.org/2016/08/hostile/\n---\n"
-        "Hello <script>alert(1)</script><b onclick=\"steal()\">bold</b> "
-        "[rel](../other/) [js](javascript:alert(1)) <img src=\"img/x.png\" alt=\"x\">\n"
+        'Hello <script>alert(1)</script><b onclick="steal()">bold</b> '
+        '[rel](../other/) [js](javascript:alert(1)) <img src="img/x.png" alt="x">\n'
     )
     sync_markdown(settings, synced)
     with Session(synced) as session:
@@ -93,7 +97,9 @@ def test_summary_cut_at_word_boundary_without_read_more():
         ("title: [unclosed\ndate: 2016-08-01\n", None, None),
     ],
 )
-def test_malformed_front_matter_names_file_line_and_field(project, settings, synced, front_matter, line, field):
+def test_malformed_front_matter_names_file_line_and_field(
+    project, settings, synced, front_matter, line, field
+):
     path = project / "content" / "broken.md"
     path.write_text(f"---\n{front_matter}---\nbody\n")
     with pytest.raises(ContentError) as caught:
@@ -109,8 +115,18 @@ def test_malformed_front_matter_names_file_line_and_field(project, settings, syn
 
 
 def test_content_list_filters(synced):
-    code, out, _ = run_cli("content", "list", "--since", "2016-07-01", "--until", "2016-10-01",
-                           "--category", "blog", "--format", "json")
+    code, out, _ = run_cli(
+        "content",
+        "list",
+        "--since",
+        "2016-07-01",
+        "--until",
+        "2016-10-01",
+        "--category",
+        "blog",
+        "--format",
+        "json",
+    )
     assert code == 0
     slugs = [row["slug"] for row in json.loads(out)]
     assert slugs == ["thai-criminal-law-trafficking-blog", "global-effort-against-trafficking-blog"]

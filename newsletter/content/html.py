@@ -1,4 +1,4 @@
-"""Post HTML made safe for email: sanitized with nh3, links made absolute, re-serialised well-formed.
+"""Post HTML made safe for email: sanitized (nh3), links made absolute, re-serialised well-formed.
 
 MRML (mjml-python) rejects HTML that is not well-formed (an unclosed tag, a bare ``<``, a stray
 end tag), so every post body passes through here before it is stored, and so before it can reach

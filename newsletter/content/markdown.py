@@ -7,6 +7,7 @@ is given. Unknown keys are errors, so a typo never silently drops a field.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -30,9 +31,9 @@ class FrontMatter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str
-    date: datetime | date
+    date: dt.datetime | dt.date
     url: AnyHttpUrl
-    updated: datetime | date | None = None
+    updated: dt.datetime | dt.date | None = None
     slug: str | None = None
     categories: list[str] = []
     tags: list[str] = []
@@ -58,7 +59,7 @@ class FrontMatter(BaseModel):
 
 def render_markdown(text: str) -> str:
     """Markdown to HTML (CommonMark + tables); the caller sanitizes."""
-    return _MARKDOWN.render(text)
+    return str(_MARKDOWN.render(text))
 
 
 def read_folder(folder: Path, *, zone: ZoneInfo, summary_length: int) -> list[PostData]:
@@ -77,7 +78,9 @@ def read_post(path: Path, *, zone: ZoneInfo, summary_length: int) -> PostData:
         document = frontmatter.loads(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 2 if exc.problem_mark else None  # +1 for '---'
-        raise ContentError(path, f"front matter is not valid YAML: {exc.problem}", line=line) from exc
+        raise ContentError(
+            path, f"front matter is not valid YAML: {exc.problem}", line=line
+        ) from exc
     try:
         meta = FrontMatter.model_validate(document.metadata)
     except ValidationError as exc:

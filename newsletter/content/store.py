@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -91,7 +92,7 @@ def upsert_posts(
     return result
 
 
-def _columns(data: PostData) -> dict[str, object]:
+def _columns(data: PostData) -> dict[str, Any]:
     return {
         "title": data.title,
         "url": data.url,

@@ -1,0 +1,55 @@
+"""Every setting and every command is documented for the people who use them."""
+
+from __future__ import annotations
+
+import re
+
+import typer.main
+
+from newsletter.cli import app
+from newsletter.config import Settings
+from tests.conftest import ROOT
+
+
+def _docs() -> str:
+    return "\n".join(
+        p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    )
+
+
+def _command_paths(group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        if hasattr(command, "commands"):
+            paths.extend(_command_paths(command, path))
+        else:
+            paths.append(path)
+    return paths
+
+
+def test_every_setting_is_in_docs_settings():
+    text = (ROOT / "docs" / "settings.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.M))
+    assert set(Settings.model_fields) == documented
+
+
+def test_every_command_and_option_is_documented():
+    docs = _docs()
+    root = typer.main.get_command(app)
+    for path in _command_paths(root):
+        name = "newsletter " + " ".join(path)
+        assert name in docs, f"{name} is not documented"
+        command = root
+        for part in path:
+            command = command.commands[part]
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in docs, f"{name} {opt} is not documented"
+
+
+def test_readme_names_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
