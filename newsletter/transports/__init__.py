@@ -1,0 +1,1 @@
+"""How messages leave: ``OutboxTransport`` (.eml files, the default) or ``SendGridTransport``."""

@@ -1,0 +1,86 @@
+"""What every transport takes and returns, and how it fails.
+
+A ``Message`` is one body (subject, HTML, text) for up to ``Transport.max_batch`` recipients.
+Each ``Recipient`` brings its own substitutions, headers and custom args, the way SendGrid's
+personalizations do: substitutions are literal token -> value replacements applied to the
+subject, the text and the HTML alike, so a caller passes only values that are safe in all three
+(URLs made of URL-safe characters, or distinct tokens per part).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str = ""
+    substitutions: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    custom_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    html: str
+    text: str
+    from_email: str
+    from_name: str
+    recipients: Sequence[Recipient]
+    reply_to: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    categories: Sequence[str] = ()
+    custom_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What the transport accepted: every recipient of the batch, with the provider's id."""
+
+    accepted: Sequence[str]
+    message_id: str | None = None
+
+
+class DeliveryError(Exception):
+    """A batch was not accepted.
+
+    ``retryable``: trying the same batch again later may work (429, 5xx, connection trouble).
+    ``fatal``: nothing else will work either (bad API key, unverified sender): stop the send.
+    ``uncertain``: the provider may have accepted it (a timeout after the request was sent).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        fatal: bool = False,
+        uncertain: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.fatal = fatal
+        self.uncertain = uncertain
+        self.status = status
+        self.retry_after = retry_after
+
+
+def substitute(body: str, substitutions: Mapping[str, str]) -> str:
+    """Literal token replacement, as SendGrid applies ``substitutions``."""
+    for token, value in substitutions.items():
+        body = body.replace(token, value)
+    return body
+
+
+class Transport(Protocol):
+    """Hands a Message to the outside world; raises DeliveryError when it cannot."""
+
+    max_batch: int
+
+    def send(self, message: Message) -> BatchResult: ...
