@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -47,8 +48,14 @@ def sync_markdown(settings: Settings, engine: sa.Engine, *, prune: bool = False)
         return upsert_posts(session, MARKDOWN_SOURCE, posts, prune=prune)
 
 
-def build_issue(settings: Settings, engine: sa.Engine, ref: str | Path) -> Build:
-    """Compile and check one issue (a slug or a path); raises on a bad file or template."""
+def build_issue(
+    settings: Settings, engine: sa.Engine, ref: str | Path, env: jinja2.Environment | None = None
+) -> Build:
+    """Compile and check one issue (a slug or a path); raises on a bad file or template.
+
+    Pass the same ``env`` to repeated builds (preview, benchmarks) to reuse compiled templates;
+    Jinja still reloads a template whose file changed.
+    """
     issue = load_issue(
         ref,
         issues_dir=settings.issues_dir,
@@ -57,7 +64,7 @@ def build_issue(settings: Settings, engine: sa.Engine, ref: str | Path) -> Build
     )
     with Session(engine) as session:
         sections = select_sections(session, issue)
-        env = make_environment(settings.templates_dir)
+        env = env or make_environment(settings.templates_dir)
         compiled = compile_issue(env, issue, sections, org_context(settings))
     findings = check_compiled(compiled, postal_address=settings.postal_address)
     return Build(issue, compiled, findings)

@@ -34,8 +34,8 @@ content_app = typer.Typer(help="The content store: sync posts and list them.", n
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import watchfiles
 
 from newsletter.builder import build_issue, sync_markdown
+from newsletter.compiler import make_environment
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.issues import resolve_path
@@ -51,13 +52,14 @@ class PreviewServer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.httpd: ThreadingHTTPServer | None = None
+        self.env = make_environment(settings.templates_dir)
         self.rebuild()
 
     def rebuild(self, content_changed: bool = False) -> None:
         try:
             if content_changed:
                 sync_markdown(self.settings, self.engine)
-            result = build_issue(self.settings, self.engine, self.path)
+            result = build_issue(self.settings, self.engine, self.path, self.env)
             html, text, error = result.compiled.html, result.compiled.text, ""
         except NewsletterError as exc:
             html, text, error = "", "", str(exc)

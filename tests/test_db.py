@@ -1,0 +1,37 @@
+"""Migrations: they build the schema the models describe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from newsletter import db
+from tests.conftest import run_cli
+
+
+def test_migrations_match_the_models(engine):
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []
+    assert db.current_revision(engine) == db.head_revision()
+
+
+def test_first_use_upgrades_automatically_and_twice_is_harmless(database_url):
+    engine = db.make_engine(database_url)
+    assert db.current_revision(engine) is None
+    db.ensure_schema(engine)
+    db.ensure_schema(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    engine.dispose()
+
+
+def test_db_upgrade_command(project, database_url):
+    code, out, _ = run_cli("db", "upgrade")
+    assert code == 0 and db.head_revision() in out
+
+
+def test_unreachable_database_is_a_clear_error(project, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    code, _, err = run_cli("content", "list")
+    assert code == 1 and "cannot open database" in err and "Traceback" not in err
