@@ -54,6 +54,13 @@ class IssueSpec(BaseModel):
     outro: str = ""
     sections: list[SectionSpec] = Field(min_length=1)
 
+    @field_validator("subject", "preheader", "title")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ch in value for ch in "\r\n\t\x00"):
+            raise ValueError("must be one line (no line breaks or tabs)")
+        return value.strip()
+
     @field_validator("quarter")
     @classmethod
     def _is_quarter(cls, value: str | None) -> str | None:
@@ -206,7 +213,11 @@ def select_sections(session: Session, issue: Issue) -> list[Section]:
         for slug in spec.pin:
             if slug not in known:
                 raise issue.error(
-                    f"pinned post {slug!r} is not in the content store", "sections", index, "pin"
+                    f"pinned post {slug!r} is not in the content store "
+                    "(a typo, or run `newsletter content sync` first?)",
+                    "sections",
+                    index,
+                    "pin",
                 )
     used: set[str] = set()
     sections = []

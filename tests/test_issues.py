@@ -115,6 +115,13 @@ def test_pin_limit_order_exclude_and_explicit_dates(project, settings, synced):
             "unknown key",
         ),
         (
+            'title = "T"\nsubject = "Hi\\r\\nBcc: x@evil.example"\nquarter = "2016-Q3"\n'
+            '[[sections]]\ntitle = "A"\n',
+            2,
+            "subject",
+            "one line",
+        ),
+        (
             'title = "T"\npreheader = "P"\nquarter = "2016-Q3"\n[[sections]]\ntitle = "A"\n',
             None,
             "subject",
