@@ -20,12 +20,24 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, say when a transaction begins (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    """BEGIN, or BEGIN IMMEDIATE for a connection with ``execution_options(immediate=True)``.
+
+    IMMEDIATE takes SQLite's write lock at the start, so a read-then-write transaction (claiming
+    a batch of recipients) cannot interleave with another process doing the same.
+    """
+    immediate = connection.get_execution_options().get("immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -36,6 +48,7 @@ def make_engine(url: str) -> sa.Engine:
         raise DatabaseError(f"bad database_url {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 

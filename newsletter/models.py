@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,3 +63,91 @@ class Post(SQLModel, table=True):
     source_id: str = Field(max_length=500)
     content_hash: str = Field(max_length=64)
     synced_at: datetime = _utc_column()
+
+
+class SendKind(StrEnum):
+    test = "test"
+    live = "live"
+
+
+class SendStatus(StrEnum):
+    """``sending`` until no recipient is pending or in flight; ``stopped`` after a fatal error
+    (bad API key, unverified sender, provider down past the retries): run it again to resume."""
+
+    sending = "sending"
+    stopped = "stopped"
+    finished = "finished"
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    in_flight = "in_flight"
+    accepted = "accepted"
+    failed = "failed"
+    uncertain = "uncertain"
+    skipped = "skipped"
+
+
+class Send(SQLModel, table=True):
+    """One run of delivering an issue (or a test proof) to its audience: the send ledger's head.
+
+    ``live_slug`` is the issue slug for live sends and NULL for tests, and unique: an issue has
+    at most one live send, however many processes try to start it.
+    """
+
+    __tablename__ = "send"
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_slug: str = Field(max_length=200, index=True)
+    kind: SendKind = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    live_slug: str | None = Field(default=None, max_length=200, unique=True)
+    status: SendStatus = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    content_hash: str = Field(max_length=64)
+    subject: str
+    html: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    audience: int = 0
+    started_at: datetime = _utc_column()
+    finished_at: datetime | None = _utc_column(nullable=True)
+    last_error: str = ""
+
+
+class Delivery(SQLModel, table=True):
+    """One recipient's row in a Send. Live sends point at the subscriber (no copy of the address,
+    so erasing a subscriber leaves no personal data here); test sends keep the address."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_subscriber"),
+        sa.Index("ix_delivery_send_status", "send_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    send_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("send.id", ondelete="CASCADE"), nullable=False)
+    )
+    subscriber_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    email: str = ""
+    status: DeliveryStatus = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    attempts: int = 0
+    message_id: str = ""
+    last_error: str = ""
+    claimed_by: str = ""
+    claimed_at: datetime | None = _utc_column(nullable=True)
+    updated_at: datetime = _utc_column()
+
+
+class Schedule(SQLModel, table=True):
+    """When an issue is due (``newsletter schedule``), and whether send-due refused it as stale."""
+
+    __tablename__ = "schedule"
+
+    issue_slug: str = Field(max_length=200, primary_key=True)
+    send_at: datetime = _utc_column()
+    refused_at: datetime | None = _utc_column(nullable=True)
+    updated_at: datetime = _utc_column()

@@ -1,0 +1,353 @@
+"""The send ledger: a Send and one Delivery per recipient, the source of truth of who got what.
+
+Every state change is one short transaction, so a process killed at any moment leaves the ledger
+consistent: a batch is ``in_flight`` from just before it is handed to the transport until the
+transport answers. Rows left ``in_flight`` by a dead worker become ``uncertain``, and are sent
+again only when the operator asks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from newsletter.errors import SendError
+from newsletter.models import (
+    Delivery,
+    DeliveryStatus,
+    Send,
+    SendKind,
+    SendStatus,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+S = Subscriber.__table__  # type: ignore[attr-defined]
+
+
+def worker_id() -> str:
+    """host:pid:random, so a later run can tell whether the worker that claimed rows is alive."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _worker_alive(claimed_by: str) -> bool | None:
+    """True/False for a worker on this host; None when it ran elsewhere (unknowable here)."""
+    host, _, rest = claimed_by.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a send delivers: the compiled issue's subject and parts, and their hash."""
+
+    issue_slug: str
+    subject: str
+    html: str
+    text: str
+    content_hash: str
+
+
+def live_send(session: Session, slug: str) -> Send | None:
+    return session.exec(select(Send).where(Send.live_slug == slug)).first()
+
+
+def start_live(engine: sa.Engine, content: Content, *, allow_changed: bool = False) -> Send:
+    """The issue's live send: created with its audience fixed now, or the existing one resumed.
+
+    Resuming refuses when the issue compiles differently from what was already sent to part of
+    the list, unless ``allow_changed``.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        existing = live_send(session, content.issue_slug)
+        if existing is None:
+            try:
+                return _create_live(session, content)
+            except sa.exc.IntegrityError:  # another process started it a moment ago
+                session.rollback()
+                existing = live_send(session, content.issue_slug)
+                assert existing is not None
+        if existing.content_hash != content.content_hash and not allow_changed:
+            raise SendError(
+                f"{content.issue_slug} has changed since its send started on "
+                f"{existing.started_at:%Y-%m-%d %H:%M} UTC; some subscribers got the earlier "
+                "version. Resume with the new version only if that is intended (--allow-changed)"
+            )
+        if existing.content_hash != content.content_hash:
+            existing.content_hash = content.content_hash
+            existing.subject, existing.html, existing.text = (
+                content.subject,
+                content.html,
+                content.text,
+            )
+        if existing.status == SendStatus.stopped:
+            existing.status = SendStatus.sending
+        session.add(existing)
+        session.commit()
+        return existing
+
+
+def _create_live(session: Session, content: Content) -> Send:
+    now = utcnow()
+    send = _new_send(content, SendKind.live, now)
+    send.live_slug = content.issue_slug
+    session.add(send)
+    session.flush()
+    audience = (
+        sa.select(
+            sa.literal(send.id),
+            S.c.id,
+            sa.literal(DeliveryStatus.pending.value),
+            sa.literal(now, type_=D.c.updated_at.type),
+        )
+        .where(S.c.status == SubscriberStatus.confirmed.value)
+        .order_by(S.c.id)
+    )
+    inserted = session.execute(
+        D.insert().from_select(["send_id", "subscriber_id", "status", "updated_at"], audience)
+    )
+    send.audience = int(inserted.rowcount or 0)
+    session.add(send)
+    session.commit()
+    return send
+
+
+def _new_send(content: Content, kind: SendKind, now: datetime) -> Send:
+    return Send(
+        issue_slug=content.issue_slug,
+        kind=kind,
+        status=SendStatus.sending,
+        content_hash=content.content_hash,
+        subject=content.subject,
+        html=content.html,
+        text=content.text,
+        started_at=now,
+    )
+
+
+def start_test(engine: sa.Engine, content: Content, addresses: Sequence[str]) -> Send:
+    """A proof to any addresses; recorded, never counted as the live send."""
+    now = utcnow()
+    with Session(engine, expire_on_commit=False) as session:
+        send = _new_send(content, SendKind.test, now)
+        send.audience = len(addresses)
+        session.add(send)
+        session.flush()
+        for address in addresses:
+            session.add(
+                Delivery(
+                    send_id=send.id, email=address, status=DeliveryStatus.pending, updated_at=now
+                )
+            )
+        session.commit()
+        return send
+
+
+def recover(engine: sa.Engine, send_id: int, *, lease: timedelta, resend_uncertain: bool) -> int:
+    """Rows left in flight by a dead worker become uncertain; returns how many.
+
+    A worker on this host is dead when its pid is gone; one elsewhere when its claim is older
+    than ``lease``. With ``resend_uncertain`` every uncertain row goes back to pending.
+    """
+    now = utcnow()
+    orphaned = 0
+    with engine.connect() as connection, connection.begin():
+        rows = connection.execute(
+            sa.select(D.c.claimed_by, D.c.claimed_at)
+            .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.in_flight.value)
+            .distinct()
+        ).all()
+        for claimed_by, claimed_at in rows:
+            alive = _worker_alive(claimed_by)
+            stale = claimed_at is None or claimed_at < now - lease
+            if alive is False or (alive is None and stale):
+                orphaned += connection.execute(
+                    D.update()
+                    .where(
+                        D.c.send_id == send_id,
+                        D.c.status == DeliveryStatus.in_flight.value,
+                        D.c.claimed_by == claimed_by,
+                    )
+                    .values(
+                        status=DeliveryStatus.uncertain.value,
+                        last_error="the sending process died while this batch was in flight",
+                        updated_at=now,
+                    )
+                ).rowcount
+        if resend_uncertain:
+            connection.execute(
+                D.update()
+                .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.uncertain.value)
+                .values(status=DeliveryStatus.pending.value, updated_at=now)
+            )
+    return orphaned
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One recipient of a claimed batch."""
+
+    delivery_id: int
+    subscriber_id: int | None
+    email: str
+    name: str
+    key: str
+
+
+def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> list[Claimed]:
+    """Mark the next ``size`` pending rows in flight for ``worker``, and return them.
+
+    Recipients whose status is no longer confirmed are skipped here, just before their batch.
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets several workers claim side by side. SQLite:
+    ``BEGIN IMMEDIATE`` makes the claim exclusive.
+    """
+    now = utcnow()
+    with engine.connect() as connection:
+        connection = connection.execution_options(immediate=True)
+        with connection.begin():
+            pick = (
+                sa.select(D.c.id)
+                .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.pending.value)
+                .order_by(D.c.id)
+                .limit(size)
+            )
+            if connection.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            ids = list(connection.execute(pick).scalars())
+            if not ids:
+                return []
+            rows = connection.execute(
+                sa.select(D.c.id, D.c.subscriber_id, D.c.email, S.c.email, S.c.name, S.c.key, S.c.status)
+                .select_from(D.outerjoin(S, D.c.subscriber_id == S.c.id))
+                .where(D.c.id.in_(ids))
+                .order_by(D.c.id)
+            ).all()
+            claimed, skipped = _split(rows)
+            for reason, skip_ids in skipped.items():
+                connection.execute(
+                    D.update()
+                    .where(D.c.id.in_(skip_ids))
+                    .values(status=DeliveryStatus.skipped.value, last_error=reason, updated_at=now)
+                )
+            if claimed:
+                connection.execute(
+                    D.update()
+                    .where(D.c.id.in_([c.delivery_id for c in claimed]))
+                    .values(
+                        status=DeliveryStatus.in_flight.value,
+                        claimed_by=worker,
+                        claimed_at=now,
+                        attempts=D.c.attempts + 1,
+                        updated_at=now,
+                    )
+                )
+    return claimed
+
+
+def _split(rows: Sequence[sa.Row[tuple[object, ...]]]) -> tuple[list[Claimed], dict[str, list[int]]]:
+    claimed: list[Claimed] = []
+    skipped: dict[str, list[int]] = {}
+    for delivery_id, subscriber_id, test_email, email, name, key, status in rows:
+        if subscriber_id is None and not test_email:
+            skipped.setdefault("erased before their batch", []).append(int(delivery_id))
+        elif subscriber_id is not None and status != SubscriberStatus.confirmed.value:
+            skipped.setdefault(f"{status} before their batch", []).append(int(delivery_id))
+        else:
+            claimed.append(
+                Claimed(
+                    int(delivery_id),
+                    int(subscriber_id) if subscriber_id is not None else None,
+                    str(email or test_email),
+                    str(name or ""),
+                    str(key or ""),
+                )
+            )
+    return claimed, skipped
+
+
+def settle(
+    engine: sa.Engine,
+    delivery_ids: Sequence[int],
+    status: DeliveryStatus,
+    *,
+    message_id: str = "",
+    error: str = "",
+) -> None:
+    """Record how a claimed batch ended: accepted, failed, uncertain, or back to pending."""
+    if not delivery_ids:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            D.update()
+            .where(D.c.id.in_(list(delivery_ids)))
+            .values(
+                status=status.value,
+                message_id=message_id,
+                last_error=error[:1000],
+                claimed_by="" if status == DeliveryStatus.pending else D.c.claimed_by,
+                updated_at=utcnow(),
+            )
+        )
+
+
+def outstanding(engine: sa.Engine, send_id: int) -> int:
+    """Rows still pending or in flight."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.select(sa.func.count())
+                .select_from(D)
+                .where(
+                    D.c.send_id == send_id,
+                    D.c.status.in_([DeliveryStatus.pending.value, DeliveryStatus.in_flight.value]),
+                )
+            ).scalar_one()
+        )
+
+
+def close(engine: sa.Engine, send_id: int, status: SendStatus, error: str = "") -> None:
+    with Session(engine) as session:
+        send = session.get(Send, send_id)
+        if send is None:
+            return
+        send.status = status
+        send.last_error = error
+        send.finished_at = utcnow() if status == SendStatus.finished else None
+        session.add(send)
+        session.commit()
+
+
+def sends_of(session: Session, slug: str) -> list[Send]:
+    return list(
+        session.exec(select(Send).where(Send.issue_slug == slug).order_by(col(Send.started_at)))
+    )
+
+
+def tally(session: Session, send_id: int) -> dict[str, dict[str, int]]:
+    """status -> {reason: count} for one send (reason is '' for rows without an error)."""
+    rows = session.execute(
+        sa.select(D.c.status, D.c.last_error, sa.func.count())
+        .where(D.c.send_id == send_id)
+        .group_by(D.c.status, D.c.last_error)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for status, reason, count in rows:
+        counts.setdefault(str(status), {})[str(reason or "")] = int(count)
+    return counts

@@ -1,0 +1,189 @@
+"""Send an issue to its audience through a Transport, batch by batch, recorded in the send ledger.
+
+Compile once, personalise per recipient: each batch is one Message with the compiled HTML and
+text, and per recipient only substitutions (unsubscribe URL, name...), List-Unsubscribe headers
+and custom args (send id, subscriber id: strings, no personal data).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from newsletter import ledger
+from newsletter.compiler import PLACEHOLDER, CompiledIssue, placeholder
+from newsletter.config import Settings
+from newsletter.errors import SendError
+from newsletter.ledger import Claimed, Content
+from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
+from newsletter.retrying import with_retries
+from newsletter.tokens import Tokens, unsubscribe_url
+from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
+
+TEST_PREFIX = "[TEST] "
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+@dataclass
+class Progress:
+    """Running totals of one run of a send, handed to ``on_batch`` after every batch."""
+
+    audience: int
+    accepted: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    skipped: int = 0
+    batches: int = 0
+    retries: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.accepted / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    resend_uncertain: bool = False
+    allow_changed: bool = False
+    on_batch: Callable[[Progress], None] | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+def content_of(compiled: CompiledIssue, *, test: bool = False) -> Content:
+    """The ledger's copy of a compiled issue. In the HTML each placeholder becomes
+    ``%%name_html%%``, so one substitution set serves both parts with the right escaping."""
+    html = PLACEHOLDER.sub(lambda m: placeholder(m.group(1) + "_html"), compiled.html)
+    subject = (TEST_PREFIX if test else "") + compiled.subject
+    return Content(compiled.slug, subject, html, compiled.text, compiled.content_hash)
+
+
+class Sender:
+    """Delivers one Send; several Senders (processes) may work on the same Send at once."""
+
+    def __init__(
+        self, settings: Settings, engine: sa.Engine, transport: Transport, options: SendOptions
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.transport = transport
+        self.options = options
+        self.tokens = Tokens.from_settings(settings)
+        self.worker = ledger.worker_id()
+        self.batch_size = min(transport.max_batch, settings.send_batch_size)
+
+    def start_live(self, compiled: CompiledIssue) -> Send:
+        return ledger.start_live(
+            self.engine, content_of(compiled), allow_changed=self.options.allow_changed
+        )
+
+    def start_test(self, compiled: CompiledIssue, addresses: Sequence[str]) -> Send:
+        return ledger.start_test(self.engine, content_of(compiled, test=True), addresses)
+
+    def run(self, send: Send) -> Progress:
+        """Deliver every pending row; raises SendError when the send had to stop."""
+        assert send.id is not None
+        lease = timedelta(seconds=self.settings.send_inflight_lease)
+        ledger.recover(
+            self.engine, send.id, lease=lease, resend_uncertain=self.options.resend_uncertain
+        )
+        progress = Progress(audience=send.audience)
+        while batch := ledger.claim(self.engine, send.id, self.worker, self.batch_size):
+            try:
+                self._deliver(send, batch, progress)
+            except DeliveryError as exc:
+                ledger.close(self.engine, send.id, SendStatus.stopped, str(exc))
+                raise SendError(_stopped(exc, send)) from exc
+            progress.batches += 1
+            if self.options.on_batch:
+                self.options.on_batch(progress)
+        if ledger.outstanding(self.engine, send.id) == 0:
+            ledger.close(self.engine, send.id, SendStatus.finished)
+        return progress
+
+    def _deliver(self, send: Send, batch: list[Claimed], progress: Progress) -> None:
+        ids = [c.delivery_id for c in batch]
+        message = self._message(send, batch)
+
+        def count_retry(error: DeliveryError, delay: float) -> None:
+            progress.retries += 1
+
+        try:
+            result = with_retries(
+                lambda: self.transport.send(message),
+                attempts=self.settings.send_max_attempts,
+                base_delay=self.settings.send_retry_base_delay,
+                max_delay=self.settings.send_retry_max_delay,
+                sleep=self.options.sleep,
+                on_retry=count_retry,
+            )
+        except DeliveryError as exc:
+            if exc.uncertain:
+                ledger.settle(self.engine, ids, DeliveryStatus.uncertain, error=str(exc))
+                progress.uncertain += len(ids)
+                return
+            if exc.fatal or exc.retryable:  # nobody in this batch got it: resumable
+                ledger.settle(self.engine, ids, DeliveryStatus.pending, error=str(exc))
+                raise
+            ledger.settle(self.engine, ids, DeliveryStatus.failed, error=str(exc))
+            progress.failed += len(ids)
+            return
+        ledger.settle(
+            self.engine, ids, DeliveryStatus.accepted, message_id=result.message_id or ""
+        )
+        progress.accepted += len(ids)
+
+    def _message(self, send: Send, batch: list[Claimed]) -> Message:
+        settings = self.settings
+        return Message(
+            subject=send.subject,
+            html=send.html,
+            text=send.text,
+            from_email=settings.from_email,
+            from_name=settings.from_name,
+            reply_to=settings.reply_to,
+            recipients=[self._recipient(send, c) for c in batch],
+        )
+
+    def _recipient(self, send: Send, claimed: Claimed) -> Recipient:
+        base = self.settings.base_url
+        if claimed.key:
+            unsubscribe = unsubscribe_url(base, self.tokens, claimed.key)
+        else:  # a test proof to someone who is not a subscriber
+            unsubscribe = f"{base}/subscribe"
+        values = {
+            "email": claimed.email,
+            "name": claimed.name,
+            "unsubscribe_url": unsubscribe,
+            "view_url": f"{base}/archive/{send.issue_slug}",
+        }
+        substitutions: dict[str, str] = {}
+        for name, value in values.items():
+            substitutions[placeholder(name)] = value
+            substitutions[placeholder(name + "_html")] = html_lib.escape(value, quote=True)
+        custom_args = {"send_id": str(send.id)}
+        if claimed.subscriber_id is not None:
+            custom_args["subscriber_id"] = str(claimed.subscriber_id)
+        return Recipient(
+            email=claimed.email,
+            name=claimed.name,
+            substitutions=substitutions,
+            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": ONE_CLICK},
+            custom_args=custom_args,
+        )
+
+
+def _stopped(error: DeliveryError, send: Send) -> str:
+    kind = "test send" if send.kind == SendKind.test else "send"
+    if error.fatal:
+        return f"{kind} of {send.issue_slug} stopped: {error}"
+    return (
+        f"{kind} of {send.issue_slug} stopped after {error}; nothing is lost: "
+        f"run it again to resume with the recipients not yet sent"
+    )
