@@ -3,13 +3,15 @@
 The TOML file is ``newsletter.toml`` in the working directory, or the file named by the
 ``NEWSLETTER_CONFIG`` environment variable. Lists and tables in environment variables are JSON.
 Relative paths are relative to the working directory. Secrets (``secret_key``) are best given
-through the environment only; they are held as ``SecretStr`` and never printed.
+through the environment only, and ``sendgrid_api_key`` must be: the settings file refuses it.
+Secrets are held as ``SecretStr`` and never printed.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -29,6 +31,24 @@ DEFAULT_CONFIG_FILE = "newsletter.toml"
 def config_file() -> Path:
     """The TOML file settings are read from (it need not exist)."""
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
+
+
+ENV_ONLY = ("sendgrid_api_key",)
+MAX_CATEGORIES = 10
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """The settings file, refusing the secrets that belong in the environment only."""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        for name in ENV_ONLY:
+            if name in data:
+                raise ValueError(
+                    f"{name} must not be in the settings file; "
+                    f"set NEWSLETTER_{name.upper()} in the environment"
+                )
+        return data
 
 
 class Settings(BaseSettings):
@@ -76,6 +96,40 @@ class Settings(BaseSettings):
         "/usr/bin/chromium", description="Chromium used by `preview --png` for screenshots."
     )
 
+    transport: Literal["outbox", "sendgrid"] = Field(
+        "outbox", description="How messages leave: .eml files in the outbox, or SendGrid."
+    )
+    sendgrid_api_key: SecretStr = Field(
+        SecretStr(""), description="SendGrid API key with the Mail Send scope. Environment only."
+    )
+    sendgrid_host: str = Field(
+        "https://api.sendgrid.com", description="SendGrid API base URL (EU: api.eu.sendgrid.com)."
+    )
+    sendgrid_timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds to wait for SendGrid to answer one request."
+    )
+    sendgrid_batch_size: int = Field(
+        1000, ge=1, le=1000, description="Recipients per SendGrid request (1 to 1000)."
+    )
+    sendgrid_sandbox: bool = Field(
+        False, description="SendGrid sandbox mode: requests are validated, nothing is delivered."
+    )
+    sendgrid_asm_group_id: int | None = Field(
+        None, ge=1, description="SendGrid unsubscribe (ASM) group id; empty for none."
+    )
+    sendgrid_categories: list[str] = Field(
+        default_factory=list, description="SendGrid categories added to every message."
+    )
+    send_max_attempts: int = Field(
+        5, ge=1, le=20, description="Tries per batch when SendGrid answers 429/5xx or is down."
+    )
+    send_retry_base_delay: float = Field(
+        2.0, ge=0, description="Seconds before the first retry; doubles each time, with jitter."
+    )
+    send_retry_max_delay: float = Field(
+        120.0, ge=0, description="Longest wait between two tries, in seconds."
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -85,7 +139,24 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("base_url", "website_url")
+    @field_validator("sendgrid_asm_group_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sendgrid_categories")
+    @classmethod
+    def _sendgrid_categories(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_CATEGORIES:
+            raise ValueError(f"at most {MAX_CATEGORIES} categories")
+        if len(set(value)) != len(value):
+            raise ValueError("categories must be unique")
+        for category in value:
+            if not category or len(category) > 255 or not category.isascii():
+                raise ValueError(f"{category!r}: 1 to 255 US-ASCII characters")
+        return value
+
+    @field_validator("base_url", "website_url", "sendgrid_host")
     @classmethod
     def _absolute_http(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -101,7 +172,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        toml = _TomlWithoutSecrets(settings_cls, toml_file=config_file())
         return (init_settings, env_settings, toml)
 
     @property
