@@ -211,3 +211,6 @@ def preview(
 
 def main() -> None:
     app()
+
+
+import newsletter.cli_sending  # noqa: E402, F401  (registers send, schedule, send-due, report)

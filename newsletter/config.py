@@ -129,6 +129,18 @@ class Settings(BaseSettings):
     send_retry_max_delay: float = Field(
         120.0, ge=0, description="Longest wait between two tries, in seconds."
     )
+    send_inflight_lease: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds after which a batch claimed by a worker on another host that never"
+        " answered counts as uncertain.",
+    )
+    stale_after: float = Field(
+        86400.0,
+        gt=0,
+        description="send-due refuses an issue whose send time is more than this many seconds"
+        " in the past (default 24 h), unless --force.",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,8 @@ NewsletterError
 ├── ContentError         a content source cannot be read (file, line, field when known)
 ├── IssueFileError       an issue file is malformed (file, line, field)
 ├── CompileError         a template fails to render or compile (template, line)
-└── CheckFailed          pre-send checks found errors
+├── CheckFailed          pre-send checks found errors
+└── SendError            a send cannot start or had to stop (it can be resumed)
 """
 
 from __future__ import annotations
@@ -58,3 +59,7 @@ class CompileError(LocatedError):
 
 class CheckFailed(NewsletterError):
     """Raised by callers that must not go on when checks found errors."""
+
+
+class SendError(NewsletterError):
+    """A send cannot start, or had to stop; what was not sent stays pending, resumable."""

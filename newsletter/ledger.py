@@ -322,6 +322,30 @@ def outstanding(engine: sa.Engine, send_id: int) -> int:
         )
 
 
+def remaining(engine: sa.Engine, send_id: int) -> int:
+    """Recipients a resumed send would still try: pending ones (in-flight ones are a worker's)."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.select(sa.func.count())
+                .select_from(D)
+                .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.pending.value)
+            ).scalar_one()
+        )
+
+
+def confirmed_count(engine: sa.Engine) -> int:
+    """The audience a live send started now would have."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.select(sa.func.count())
+                .select_from(S)
+                .where(S.c.status == SubscriberStatus.confirmed.value)
+            ).scalar_one()
+        )
+
+
 def close(engine: sa.Engine, send_id: int, status: SendStatus, error: str = "") -> None:
     with Session(engine) as session:
         send = session.get(Send, send_id)

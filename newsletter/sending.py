@@ -16,6 +16,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from newsletter import ledger
+from newsletter.builder import Build, build_issue
 from newsletter.compiler import PLACEHOLDER, CompiledIssue, placeholder
 from newsletter.config import Settings
 from newsletter.errors import SendError
@@ -76,7 +77,7 @@ class Sender:
         self.options = options
         self.tokens = Tokens.from_settings(settings)
         self.worker = ledger.worker_id()
-        self.batch_size = min(transport.max_batch, settings.send_batch_size)
+        self.batch_size = transport.max_batch
 
     def start_live(self, compiled: CompiledIssue) -> Send:
         return ledger.start_live(
@@ -111,7 +112,7 @@ class Sender:
         ids = [c.delivery_id for c in batch]
         message = self._message(send, batch)
 
-        def count_retry(error: DeliveryError, delay: float) -> None:
+        def count_retry(error: DeliveryError, attempt: int, delay: float) -> None:
             progress.retries += 1
 
         try:
@@ -177,6 +178,25 @@ class Sender:
             headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": ONE_CLICK},
             custom_args=custom_args,
         )
+
+
+def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:
+    """Build an issue for sending: failing pre-send checks block it."""
+    build = build_issue(settings, engine, ref)
+    errors = [f.message for f in build.findings if f.level == "error"]
+    if errors:
+        raise SendError(f"{build.issue.slug} fails its pre-send checks: " + "; ".join(errors))
+    return build
+
+
+def send_issue(
+    settings: Settings, engine: sa.Engine, transport: Transport, ref: str, options: SendOptions
+) -> tuple[Send, Progress]:
+    """Build, check and send (or resume) an issue's live send, for scripts and send-due."""
+    build = checked_build(settings, engine, ref)
+    sender = Sender(settings, engine, transport, options)
+    send = sender.start_live(build.compiled)
+    return send, sender.run(send)
 
 
 def _stopped(error: DeliveryError, send: Send) -> str:

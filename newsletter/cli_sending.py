@@ -1,0 +1,184 @@
+"""``newsletter send``, ``schedule``, ``send-due`` and ``report``. Registered by cli.py."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from newsletter import ledger, reporting, scheduler, subscribers
+from newsletter.cli import _engine, _report, app, err, out, reports_errors
+from newsletter.config import get_settings
+from newsletter.errors import SendError
+from newsletter.models import Send, SendKind
+from newsletter.sending import Progress as SendProgress
+from newsletter.sending import Sender, SendOptions, checked_build
+from newsletter.transports.factory import make_transport
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+@reports_errors
+def send(
+    issue: Annotated[str, typer.Argument(help="Issue slug or path to its .toml file.")],
+    addresses: Annotated[
+        list[str] | None, typer.Argument(help="With --test: the addresses to send a proof to.")
+    ] = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="Send a [TEST] proof to ADDR... instead of the list.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    resend_uncertain: Annotated[
+        bool, typer.Option(help="Also send to recipients a crash left uncertain.")
+    ] = False,
+    allow_changed: Annotated[
+        bool, typer.Option(help="Resume a partial send although the issue has changed.")
+    ] = False,
+) -> None:
+    """Send an issue to every confirmed subscriber, exactly once (or a --test proof)."""
+    settings = get_settings()
+    engine = _engine(settings)
+    if bool(addresses) != test:
+        raise SendError("give --test with the addresses to send a proof to: --test ADDR [ADDR...]")
+    build = checked_build(settings, engine, issue)
+    _report(build)
+    transport = make_transport(settings)
+    options = SendOptions(resend_uncertain=resend_uncertain, allow_changed=allow_changed)
+    if test:
+        emails = [
+            subscribers.normalise_email(a, check_deliverability=False) for a in addresses or []
+        ]
+        sender = Sender(settings, engine, transport, options)
+        record = sender.start_test(build.compiled, emails)
+        _finish(record, _run(sender, record, len(emails)))
+        return
+    with Session(engine) as session:
+        existing = ledger.live_send(session, build.issue.slug)
+    audience = ledger.remaining(engine, existing.id) if existing else ledger.confirmed_count(engine)
+    what = "resume the send of" if existing else "send"
+    out.print(
+        f"About to {what} [bold]{build.issue.slug}[/] ({escape_subject(build.compiled.subject)}) "
+        f"to {audience} recipients through the {settings.transport} transport."
+    )
+    if not yes and not typer.confirm("Go ahead?", default=False):
+        raise typer.Exit(1)
+    sender = Sender(settings, engine, transport, options)
+    record = sender.start_live(build.compiled)
+    _finish(record, _run(sender, record, audience))
+
+
+def escape_subject(subject: str) -> str:
+    return subject.replace("[", "\\[")
+
+
+def _run(sender: Sender, record: Send, total: int) -> SendProgress:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.0f}/s, batch {task.fields[batches]}, {task.fields[retries]} retries"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out, transient=False) as bar:
+        task = bar.add_task("sending", total=max(total, 1), rate=0.0, batches=0, retries=0)
+
+        def update(progress: SendProgress) -> None:
+            done = progress.accepted + progress.failed + progress.uncertain + progress.skipped
+            bar.update(
+                task,
+                completed=done,
+                rate=progress.rate,
+                batches=progress.batches,
+                retries=progress.retries,
+            )
+
+        sender.options = replace(sender.options, on_batch=update)
+        return sender.run(record)
+
+
+def _finish(record: Send, progress: SendProgress) -> None:
+    kind = "test send" if record.kind == SendKind.test else "send"
+    out.print(
+        f"{kind} {record.id}: {progress.accepted} accepted, {progress.failed} failed, "
+        f"{progress.uncertain} uncertain in {progress.batches} batches ({progress.retries} retries)"
+    )
+    if progress.failed or progress.uncertain:
+        err.print(f"see: newsletter report {record.issue_slug}")
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def schedule(
+    issue: Annotated[str, typer.Argument(help="Issue slug.")],
+    at: Annotated[
+        datetime,
+        typer.Option(
+            "--at",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"],
+            help="When: 2016-10-04T09:00+07:00, or local time in the timezone setting.",
+        ),
+    ],
+) -> None:
+    """Set when send-due sends an issue (overrides send_at in the issue file)."""
+    settings = get_settings()
+    engine = _engine(settings)
+    checked_build(settings, engine, issue)
+    when = at if at.tzinfo else at.replace(tzinfo=settings.zone)
+    scheduler.schedule(engine, issue, when)
+    out.print(f"{issue} is due {when.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}")
+
+
+@app.command("send-due")
+@reports_errors
+def send_due(
+    force: Annotated[
+        bool, typer.Option(help="Also send issues whose time is more than stale_after ago.")
+    ] = False,
+) -> None:
+    """One pass: send every issue whose time has come (for cron / a systemd timer)."""
+    settings = get_settings()
+    engine = _engine(settings)
+    outcomes = scheduler.send_due(settings, engine, make_transport(settings), force=force)
+    for outcome in outcomes:
+        line = f"{outcome.slug}: {outcome.action}" + (f" ({outcome.detail})" if outcome.detail else "")
+        (err if outcome.failed else out).print(line)
+    if any(o.failed for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def report(
+    issue: Annotated[str, typer.Argument(help="Issue slug.")],
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Per send of an issue: audience, accepted, failed, uncertain, skipped, with reasons."""
+    settings = get_settings()
+    with Session(_engine(settings)) as session:
+        rows = reporting.report(session, issue)
+    if output is Format.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print(f"{issue} has not been sent")
+        return
+    table = Table("send", "kind", "status", "started", "audience", "accepted", "failed", "uncertain", "skipped", "pending")
+    for row in rows:
+        table.add_row(*(str(row[k]) for k in ("send_id", "kind", "status", "started_at", "audience", "accepted", "failed", "uncertain", "skipped", "pending")))
+    out.print(table)
+    for row in rows:
+        for status in ("failed", "uncertain", "skipped"):
+            for reason, count in row["reasons"].get(status, {}).items():
+                out.print(f"send {row['send_id']}: {count} {status}: {reason or '(no reason recorded)'}")
