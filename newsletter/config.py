@@ -9,6 +9,7 @@ through the environment only; they are held as ``SecretStr`` and never printed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,7 @@ from pydantic_settings import (
 from newsletter.errors import ConfigError
 
 CONFIG_ENV = "NEWSLETTER_CONFIG"
+RATE = re.compile(r"(\d+)\s*/\s*(second|minute|hour|day)")
 DEFAULT_CONFIG_FILE = "newsletter.toml"
 
 
@@ -72,6 +74,28 @@ class Settings(BaseSettings):
         280, ge=40, description="Longest generated post summary, in characters."
     )
 
+    transport: str = Field("outbox", description="How messages leave: outbox (.eml files).")
+    outbox_dir: Path = Field(Path("outbox"), description="Where the outbox transport writes.")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Websites whose pages may POST /subscribe (CORS)."
+    )
+    signup_rate_limit: str = Field(
+        "5/minute", description="Signups per client IP: N/second|minute|hour|day, or off."
+    )
+    email_check_deliverability: bool = Field(
+        False, description="Look up the domain of each new address in DNS (production only)."
+    )
+    consent_text: str = Field(
+        "Yes, send me the newsletter by email. I can unsubscribe at any time with one click.",
+        description="The consent sentence shown on the signup form.",
+    )
+    consent_version: str = Field(
+        "1", description="Version of consent_text, recorded with each consent."
+    )
+    confirm_link_hours: int = Field(
+        72, ge=1, description="How long a confirmation link stays valid, in hours."
+    )
+
     chromium_path: str = Field(
         "/usr/bin/chromium", description="Chromium used by `preview --png` for screenshots."
     )
@@ -84,6 +108,22 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("signup_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "off" and not RATE.fullmatch(value):
+            raise ValueError("must look like 5/minute (second, minute, hour, day) or be off")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") > 2:
+                raise ValueError(f"{origin!r} is not an origin like https://www.example.org")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("base_url", "website_url")
     @classmethod

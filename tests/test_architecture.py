@@ -22,7 +22,7 @@ SUBSCRIBER_SIDE = ("subscribers", "sending", "scheduler", "events", "tokens", "t
 LIBRARY_HOMES = {
     "mjml": {"compiler.py"},
     "premailer": {"compiler.py"},
-    "typer": {"cli.py"},
+    "typer": {"cli.py", "cli_subscribers.py"},
     "nh3": {"content/html.py"},
     "playwright": {"preview.py"},
     "fastapi": {"web/"},
