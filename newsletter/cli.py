@@ -209,8 +209,25 @@ def preview(
     previewing.serve(settings, engine, issue, host=host, port=port, echo=out.print)
 
 
+@app.command()
+@reports_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web app: signup, confirm, unsubscribe, archive (needs NEWSLETTER_SECRET_KEY)."""
+    from newsletter.web.server import serve as serving
+
+    serving(get_settings(), host=host, port=port)
+
+
 def main() -> None:
     app()
 
 
 import newsletter.cli_sending  # noqa: E402, F401  (registers send, schedule, send-due, report)
+
+# Sub-apps in modules of their own; they use the helpers above, so they are imported last.
+from newsletter.cli_subscribers import subscribers_app  # noqa: E402
+
+app.add_typer(subscribers_app, name="subscribers")

@@ -65,7 +65,10 @@ def send(
         return
     with Session(engine) as session:
         existing = ledger.live_send(session, build.issue.slug)
-    audience = ledger.remaining(engine, existing.id) if existing else ledger.confirmed_count(engine)
+    if existing is not None and existing.id is not None:
+        audience = ledger.remaining(engine, existing.id)
+    else:
+        audience = ledger.confirmed_count(engine)
     what = "resume the send of" if existing else "send"
     out.print(
         f"About to {what} [bold]{build.issue.slug}[/] ({escape_subject(build.compiled.subject)}) "
@@ -87,7 +90,10 @@ def _run(sender: Sender, record: Send, total: int) -> SendProgress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.0f}/s, batch {task.fields[batches]}, {task.fields[retries]} retries"),
+        TextColumn(
+            "{task.fields[rate]:.0f}/s, batch {task.fields[batches]}, "
+            "{task.fields[retries]} retries"
+        ),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=out, transient=False) as bar:
@@ -152,7 +158,9 @@ def send_due(
     engine = _engine(settings)
     outcomes = scheduler.send_due(settings, engine, make_transport(settings), force=force)
     for outcome in outcomes:
-        line = f"{outcome.slug}: {outcome.action}" + (f" ({outcome.detail})" if outcome.detail else "")
+        line = f"{outcome.slug}: {outcome.action}" + (
+            f" ({outcome.detail})" if outcome.detail else ""
+        )
         (err if outcome.failed else out).print(line)
     if any(o.failed for o in outcomes):
         raise typer.Exit(1)
@@ -174,11 +182,40 @@ def report(
     if not rows:
         out.print(f"{issue} has not been sent")
         return
-    table = Table("send", "kind", "status", "started", "audience", "accepted", "failed", "uncertain", "skipped", "pending")
+    table = Table(
+        "send",
+        "kind",
+        "status",
+        "started",
+        "audience",
+        "accepted",
+        "failed",
+        "uncertain",
+        "skipped",
+        "pending",
+    )
     for row in rows:
-        table.add_row(*(str(row[k]) for k in ("send_id", "kind", "status", "started_at", "audience", "accepted", "failed", "uncertain", "skipped", "pending")))
+        table.add_row(
+            *(
+                str(row[k])
+                for k in (
+                    "send_id",
+                    "kind",
+                    "status",
+                    "started_at",
+                    "audience",
+                    "accepted",
+                    "failed",
+                    "uncertain",
+                    "skipped",
+                    "pending",
+                )
+            )
+        )
     out.print(table)
     for row in rows:
         for status in ("failed", "uncertain", "skipped"):
             for reason, count in row["reasons"].get(status, {}).items():
-                out.print(f"send {row['send_id']}: {count} {status}: {reason or '(no reason recorded)'}")
+                out.print(
+                    f"send {row['send_id']}: {count} {status}: {reason or '(no reason recorded)'}"
+                )

@@ -254,3 +254,11 @@ def compile_issue(
         post_count=sum(len(s.posts) for s in sections),
         timings=timings,
     )
+
+
+def compile_template(
+    env: jinja2.Environment, template: str, context: Mapping[str, Any]
+) -> tuple[str, str]:
+    """Any other email (the signup confirmation) through the same pipeline: (html, text)."""
+    html = mjml_to_html(render_mjml(env, template, context), name=f"{template}.mjml")
+    return inline_css(html), html_to_text(html)

@@ -10,6 +10,7 @@ Secrets are held as ``SecretStr`` and never printed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,7 @@ from pydantic_settings import (
 from newsletter.errors import ConfigError
 
 CONFIG_ENV = "NEWSLETTER_CONFIG"
+RATE = re.compile(r"(\d+)\s*/\s*(second|minute|hour|day)")
 DEFAULT_CONFIG_FILE = "newsletter.toml"
 
 
@@ -90,6 +92,27 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", description="Time zone dates are shown in (IANA name).")
     summary_length: int = Field(
         280, ge=40, description="Longest generated post summary, in characters."
+    )
+
+    outbox_dir: Path = Field(Path("outbox"), description="Where the outbox transport writes.")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Websites whose pages may POST /subscribe (CORS)."
+    )
+    signup_rate_limit: str = Field(
+        "5/minute", description="Signups per client IP: N/second|minute|hour|day, or off."
+    )
+    email_check_deliverability: bool = Field(
+        False, description="Look up the domain of each new address in DNS (production only)."
+    )
+    consent_text: str = Field(
+        "Yes, send me the newsletter by email. I can unsubscribe at any time with one click.",
+        description="The consent sentence shown on the signup form.",
+    )
+    consent_version: str = Field(
+        "1", description="Version of consent_text, recorded with each consent."
+    )
+    confirm_link_hours: int = Field(
+        72, ge=1, description="How long a confirmation link stays valid, in hours."
     )
 
     chromium_path: str = Field(
@@ -167,6 +190,22 @@ class Settings(BaseSettings):
             if not category or len(category) > 255 or not category.isascii():
                 raise ValueError(f"{category!r}: 1 to 255 US-ASCII characters")
         return value
+
+    @field_validator("signup_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "off" and not RATE.fullmatch(value):
+            raise ValueError("must look like 5/minute (second, minute, hour, day) or be off")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") > 2:
+                raise ValueError(f"{origin!r} is not an origin like https://www.example.org")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("base_url", "website_url", "sendgrid_host")
     @classmethod

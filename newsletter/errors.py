@@ -7,7 +7,13 @@ NewsletterError
 ├── IssueFileError       an issue file is malformed (file, line, field)
 ├── CompileError         a template fails to render or compile (template, line)
 ├── CheckFailed          pre-send checks found errors
-└── SendError            a send cannot start or had to stop (it can be resumed)
+├── SendError            a send cannot start or had to stop (it can be resumed)
+├── ImportFileError      a subscriber CSV file cannot be imported (file, line, field)
+├── SubscriberError      a subscriber operation cannot be done
+│   ├── InvalidAddress       an email address is not valid (``field`` says which input)
+│   ├── UnknownSubscriber    no subscriber has that address
+│   └── ConfirmationNotSent  the transport did not take the confirmation email
+└── TokenError           a confirm or unsubscribe link is tampered, unknown or expired
 """
 
 from __future__ import annotations
@@ -63,3 +69,35 @@ class CheckFailed(NewsletterError):
 
 class SendError(NewsletterError):
     """A send cannot start, or had to stop; what was not sent stays pending, resumable."""
+
+
+class ImportFileError(LocatedError):
+    pass
+
+
+class SubscriberError(NewsletterError):
+    pass
+
+
+class InvalidAddress(SubscriberError):
+    """``field`` names the input (``email``) so forms and JSON can point at it."""
+
+    def __init__(self, message: str, *, field: str = "email") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownSubscriber(SubscriberError):
+    pass
+
+
+class ConfirmationNotSent(SubscriberError):
+    pass
+
+
+class TokenError(NewsletterError):
+    """``expired`` is true when the signature is good but the link is too old."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -120,10 +121,12 @@ def _create_live(session: Session, content: Content) -> Send:
         .where(S.c.status == SubscriberStatus.confirmed.value)
         .order_by(S.c.id)
     )
-    inserted = session.execute(
+    session.execute(
         D.insert().from_select(["send_id", "subscriber_id", "status", "updated_at"], audience)
     )
-    send.audience = int(inserted.rowcount or 0)
+    send.audience = session.execute(
+        sa.select(sa.func.count()).select_from(D).where(D.c.send_id == send.id)
+    ).scalar_one()
     session.add(send)
     session.commit()
     return send
@@ -150,6 +153,7 @@ def start_test(engine: sa.Engine, content: Content, addresses: Sequence[str]) ->
         send.audience = len(addresses)
         session.add(send)
         session.flush()
+        assert send.id is not None
         for address in addresses:
             session.add(
                 Delivery(
@@ -211,7 +215,18 @@ class Claimed:
     key: str
 
 
-def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> list[Claimed]:
+@dataclass(frozen=True)
+class Batch:
+    """What one claim took: recipients to send to now, and how many were skipped instead."""
+
+    recipients: list[Claimed]
+    skipped: int
+
+    def __bool__(self) -> bool:
+        return bool(self.recipients or self.skipped)
+
+
+def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
     """Mark the next ``size`` pending rows in flight for ``worker``, and return them.
 
     Recipients whose status is no longer confirmed are skipped here, just before their batch.
@@ -232,9 +247,11 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> list[Claim
                 pick = pick.with_for_update(skip_locked=True)
             ids = list(connection.execute(pick).scalars())
             if not ids:
-                return []
+                return Batch([], 0)
             rows = connection.execute(
-                sa.select(D.c.id, D.c.subscriber_id, D.c.email, S.c.email, S.c.name, S.c.key, S.c.status)
+                sa.select(
+                    D.c.id, D.c.subscriber_id, D.c.email, S.c.email, S.c.name, S.c.key, S.c.status
+                )
                 .select_from(D.outerjoin(S, D.c.subscriber_id == S.c.id))
                 .where(D.c.id.in_(ids))
                 .order_by(D.c.id)
@@ -258,10 +275,12 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> list[Claim
                         updated_at=now,
                     )
                 )
-    return claimed
+    return Batch(claimed, sum(len(v) for v in skipped.values()))
 
 
-def _split(rows: Sequence[sa.Row[tuple[object, ...]]]) -> tuple[list[Claimed], dict[str, list[int]]]:
+def _split(
+    rows: Sequence[Any],
+) -> tuple[list[Claimed], dict[str, list[int]]]:
     claimed: list[Claimed] = []
     skipped: dict[str, list[int]] = {}
     for delivery_id, subscriber_id, test_email, email, name, key, status in rows:

@@ -65,6 +65,82 @@ class Post(SQLModel, table=True):
     synced_at: datetime = _utc_column()
 
 
+class SubscriberStatus(StrEnum):
+    """Who may be mailed an issue: only ``confirmed``."""
+
+    pending = "pending"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+
+
+def _status_column(*, nullable: bool = False) -> Any:
+    return Field(sa_column=sa.Column(sa.String(20), nullable=nullable, index=not nullable))
+
+
+class Subscriber(SQLModel, table=True):
+    """An address on the list. ``key`` is the random id that tokens sign (never the address)."""
+
+    __tablename__ = "subscriber"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=32, unique=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(default="", max_length=200)
+    status: SubscriberStatus = _status_column()
+    created_at: datetime = _utc_column()
+    confirmed_at: datetime | None = _utc_column(nullable=True)
+    unsubscribed_at: datetime | None = _utc_column(nullable=True)
+    confirmation_sent_at: datetime | None = _utc_column(nullable=True)
+
+
+class Consent(SQLModel, table=True):
+    """How and when a subscriber agreed: one row per signup, import or staff addition."""
+
+    __tablename__ = "consent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    at: datetime = _utc_column()
+    source: str = Field(max_length=500)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=500)
+    text_version: str = Field(default="", max_length=50)
+
+
+class StatusEvent(SQLModel, table=True):
+    """One change of a subscriber's status; the history is never overwritten."""
+
+    __tablename__ = "status_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    at: datetime = _utc_column()
+    from_status: SubscriberStatus | None = _status_column(nullable=True)
+    to_status: SubscriberStatus = _status_column()
+    reason: str = Field(max_length=200)
+
+
+class Suppression(SQLModel, table=True):
+    """An erased address, kept only as a SHA-256 of its normalised form."""
+
+    __tablename__ = "suppression"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email_hash: str = Field(max_length=64, unique=True)
+    at: datetime = _utc_column()
+    reason: str = Field(default="erased", max_length=200)
+
+
 class SendKind(StrEnum):
     test = "test"
     live = "live"
@@ -96,11 +172,12 @@ class Send(SQLModel, table=True):
     """
 
     __tablename__ = "send"
+    __table_args__ = (sa.Index("ix_send_live_slug", "live_slug", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     issue_slug: str = Field(max_length=200, index=True)
     kind: SendKind = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    live_slug: str | None = Field(default=None, max_length=200, unique=True)
+    live_slug: str | None = Field(default=None, max_length=200)
     status: SendStatus = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     content_hash: str = Field(max_length=64)
     subject: str

@@ -24,7 +24,9 @@ def report(session: Session, slug: str) -> list[dict[str, Any]]:
             "kind": send.kind.value if hasattr(send.kind, "value") else str(send.kind),
             "status": str(send.status),
             "started_at": send.started_at.isoformat(timespec="seconds"),
-            "finished_at": send.finished_at.isoformat(timespec="seconds") if send.finished_at else None,
+            "finished_at": send.finished_at.isoformat(timespec="seconds")
+            if send.finished_at
+            else None,
             "audience": send.audience,
         }
         for status in COUNTED:

@@ -16,10 +16,10 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.issues import load_issue
 from newsletter.ledger import live_send
-from newsletter.config import Settings
 from newsletter.models import Schedule, SendStatus, utcnow
 from newsletter.sending import SendOptions, send_issue
 from newsletter.transports.base import Transport
@@ -49,7 +49,9 @@ class Outcome:
 def schedule(engine: sa.Engine, slug: str, at: datetime) -> None:
     """Set (or move) when an issue is due; a new time clears an earlier stale refusal."""
     with Session(engine) as session:
-        row = session.get(Schedule, slug) or Schedule(issue_slug=slug, send_at=at, updated_at=utcnow())
+        row = session.get(Schedule, slug) or Schedule(
+            issue_slug=slug, send_at=at, updated_at=utcnow()
+        )
         row.send_at, row.refused_at, row.updated_at = at, None, utcnow()
         session.add(row)
         session.commit()

@@ -96,8 +96,10 @@ class Sender:
         )
         progress = Progress(audience=send.audience)
         while batch := ledger.claim(self.engine, send.id, self.worker, self.batch_size):
+            progress.skipped += batch.skipped
             try:
-                self._deliver(send, batch, progress)
+                if batch.recipients:
+                    self._deliver(send, batch.recipients, progress)
             except DeliveryError as exc:
                 ledger.close(self.engine, send.id, SendStatus.stopped, str(exc))
                 raise SendError(_stopped(exc, send)) from exc
@@ -135,9 +137,7 @@ class Sender:
             ledger.settle(self.engine, ids, DeliveryStatus.failed, error=str(exc))
             progress.failed += len(ids)
             return
-        ledger.settle(
-            self.engine, ids, DeliveryStatus.accepted, message_id=result.message_id or ""
-        )
+        ledger.settle(self.engine, ids, DeliveryStatus.accepted, message_id=result.message_id or "")
         progress.accepted += len(ids)
 
     def _message(self, send: Send, batch: list[Claimed]) -> Message:

@@ -18,11 +18,14 @@ COMPILE_SIDE = (
     "builder",
     "preview",
 )
-SUBSCRIBER_SIDE = ("subscribers", "sending", "scheduler", "events", "tokens", "transports", "web")
+SUBSCRIBER_SIDE = (
+    "subscribers", "subscriber_csv", "confirmation", "sending", "ledger", "reporting", "scheduler",
+    "events", "tokens", "transports", "web", "retrying",
+)  # fmt: skip
 LIBRARY_HOMES = {
     "mjml": {"compiler.py"},
     "premailer": {"compiler.py"},
-    "typer": {"cli.py"},
+    "typer": {"cli.py", "cli_subscribers.py", "cli_sending.py"},
     "nh3": {"content/html.py"},
     "playwright": {"preview.py"},
     "fastapi": {"web/"},

@@ -1,7 +1,7 @@
 """send ledger: send, delivery, schedule
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0002
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from newsletter.models import UTCDateTime
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -37,7 +37,9 @@ def upgrade() -> None:
     op.create_table(
         "delivery",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("send_id", sa.Integer(), sa.ForeignKey("send.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "send_id", sa.Integer(), sa.ForeignKey("send.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column(
             "subscriber_id",
             sa.Integer(),

@@ -1,0 +1,216 @@
+"""``newsletter subscribers ...``: the staff commands for the list. Registered by cli.py."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from newsletter import subscribers
+from newsletter.cli import _engine, err, out, reports_errors
+from newsletter.config import Settings, get_settings
+from newsletter.confirmation import Confirmations
+from newsletter.db import session_scope
+from newsletter.errors import SubscriberError
+from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.subscriber_csv import import_csv, write_csv
+from newsletter.tokens import Tokens
+from newsletter.transports.factory import make_transport
+
+subscribers_app = typer.Typer(
+    help="The mailing list: add, list, count, import, export, erase, show.", no_args_is_help=True
+)
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+StatusOption = Annotated[SubscriberStatus | None, typer.Option(help="Only this status.")]
+
+
+def _when(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else ""
+
+
+def _email(settings: Settings, raw: str) -> str:
+    return subscribers.normalise_email(
+        raw, check_deliverability=settings.email_check_deliverability
+    )
+
+
+@subscribers_app.command("add")
+@reports_errors
+def add(
+    email: Annotated[str, typer.Argument(help="The address to add.")],
+    name: Annotated[str, typer.Option(help="The person's name.")] = "",
+    confirmed: Annotated[
+        bool, typer.Option(help="They already agreed (no confirmation email).")
+    ] = False,
+) -> None:
+    """Add one address: pending with a confirmation email, or --confirmed."""
+    settings = get_settings()
+    engine = _engine(settings)
+    confirmations = None
+    if not confirmed:
+        tokens = Tokens.from_settings(settings)
+        confirmations = Confirmations(settings, make_transport(settings), tokens)
+    consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
+    with session_scope(engine) as session:
+        added = subscribers.add(
+            session, _email(settings, email), name, confirmed=confirmed, consent=consent
+        )
+    if confirmations is not None:
+        confirmations.send(added)
+        out.print(f"added {added.email} (pending); confirmation email sent")
+    else:
+        out.print(f"added {added.email} (confirmed)")
+
+
+def _dicts(rows: list[Subscriber]) -> list[dict[str, str]]:
+    return [
+        {
+            "email": s.email,
+            "name": s.name,
+            "status": str(s.status),
+            "created_at": _when(s.created_at),
+            "confirmed_at": _when(s.confirmed_at),
+            "unsubscribed_at": _when(s.unsubscribed_at),
+        }
+        for s in rows
+    ]
+
+
+@subscribers_app.command("list")
+@reports_errors
+def list_(
+    status: StatusOption = None,
+    output: Annotated[
+        ListFormat, typer.Option("--format", help="table, csv or json.")
+    ] = ListFormat.table,
+) -> None:
+    """Show subscribers, oldest first."""
+    settings = get_settings()
+    with Session(_engine(settings)) as session:
+        rows = subscribers.listing(session, status)
+    if output is ListFormat.json:
+        typer.echo(json.dumps(_dicts(rows), indent=2, ensure_ascii=False))
+    elif output is ListFormat.csv:
+        write_csv(rows, sys.stdout)
+    else:
+        table = Table("email", "name", "status", "since", title=f"{len(rows)} subscribers")
+        for s in rows:
+            table.add_row(s.email, s.name, str(s.status), f"{s.created_at:%Y-%m-%d}")
+        out.print(table)
+
+
+@subscribers_app.command("count")
+@reports_errors
+def count() -> None:
+    """Subscribers per status, and the total."""
+    settings = get_settings()
+    with Session(_engine(settings)) as session:
+        found = subscribers.counts(session)
+    for status, n in found.items():
+        out.print(f"{status:13} {n}")
+    out.print(f"{'total':13} {sum(found.values())}")
+
+
+@subscribers_app.command("import")
+@reports_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row.")],
+    confirmed: Annotated[
+        bool, typer.Option(help="Import as confirmed (they opted in elsewhere; needs --source).")
+    ] = False,
+    source: Annotated[
+        str, typer.Option(help="Where and how these people agreed, for the consent record.")
+    ] = "",
+) -> None:
+    """Import addresses from a CSV (ours or a Mailchimp-style export)."""
+    if confirmed and not source.strip():
+        raise SubscriberError("--confirmed needs --source saying where these people opted in")
+    settings = get_settings()
+    engine = _engine(settings)
+    total = _count_lines(file)
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, disable=total < 5000) as bar:
+        task = bar.add_task("import", total=total)
+        with session_scope(engine) as session:
+            report = import_csv(
+                session,
+                file,
+                confirmed=confirmed,
+                source=f"{file.name}: {source}" if source else file.name,
+                progress=lambda rows: bar.update(task, completed=rows),
+            )
+    state = "confirmed" if confirmed else "pending"
+    out.print(
+        f"{report.imported} imported ({state}), {report.duplicates} skipped as duplicates, "
+        f"{len(report.invalid)} invalid, {report.suppressed} suppressed (erased), "
+        f"{report.opted_out} unsubscribed in the file"
+    )
+    for line, problem in report.invalid:
+        out.print(f"  line {line}: {problem}", markup=False)
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as stream:
+            return max(0, sum(1 for _ in stream) - 1)
+    except OSError as exc:
+        raise SubscriberError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+@subscribers_app.command("export")
+@reports_errors
+def export(status: StatusOption = None) -> None:
+    """Write subscribers as CSV to standard output."""
+    settings = get_settings()
+    with Session(_engine(settings)) as session:
+        write_csv(subscribers.listing(session, status), sys.stdout)
+
+
+@subscribers_app.command("erase")
+@reports_errors
+def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -> None:
+    """Delete a person's data; keep a hash so the address is never imported again."""
+    settings = get_settings()
+    address = email.strip()
+    with contextlib.suppress(SubscriberError):  # an address that no longer validates: as given
+        address = _email(settings, email)
+    with session_scope(_engine(settings)) as session:
+        found = subscribers.erase(session, address)
+    what = "erased" if found else "was not on the list;"
+    out.print(f"{address} {what} suppressed: it will not be imported or added again unconfirmed")
+
+
+@subscribers_app.command("show")
+@reports_errors
+def show(email: Annotated[str, typer.Argument(help="The address to show.")]) -> None:
+    """Status, consent records and status history of one subscriber."""
+    settings = get_settings()
+    with Session(_engine(settings)) as session:
+        found = subscribers.require(session, _email(settings, email))
+        consents, events = subscribers.history(session, found)
+    out.print(f"{found.email}  {found.name}", markup=False)
+    out.print(f"status: {found.status}   since {_when(found.created_at)}")
+    out.print(f"confirmed: {_when(found.confirmed_at) or '-'}")
+    out.print(f"unsubscribed: {_when(found.unsubscribed_at) or '-'}")
+    out.print("consent:")
+    for c in consents:
+        detail = f"  {_when(c.at)}  {c.source}  ip={c.ip or '-'}  text v{c.text_version or '-'}"
+        out.print(detail + (f"  agent={c.user_agent}" if c.user_agent else ""), markup=False)
+    out.print("history:")
+    for e in events:
+        out.print(f"  {_when(e.at)}  {e.from_status or '-'} -> {e.to_status}  ({e.reason})")

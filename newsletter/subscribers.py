@@ -1,0 +1,300 @@
+"""The subscriber store: subscribe, confirm, unsubscribe, resubscribe, add, erase, look up.
+
+Every status change goes through ``set_status``, which writes a ``StatusEvent``, so the history
+is kept rather than overwritten. Only ``confirmed`` subscribers are ever mailed an issue.
+Functions take a Session and leave committing to the caller (``db.session_scope``), except
+``signup``, which owns its transaction because it sends an email after committing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlmodel import Session, col, func, select
+
+from newsletter.db import session_scope
+from newsletter.errors import (
+    ConfirmationNotSent,
+    InvalidAddress,
+    SubscriberError,
+    TokenError,
+    UnknownSubscriber,
+)
+from newsletter.models import (
+    Consent,
+    StatusEvent,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    utcnow,
+)
+
+RESEND_AFTER = timedelta(hours=1)
+NAME_MAX = 200
+Status = SubscriberStatus
+
+
+def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
+    """Trimmed, domain lower-cased (email-validator's normalised form); InvalidAddress if bad."""
+    text = raw.strip()
+    if not text:
+        raise InvalidAddress("Please enter your email address.")
+    try:
+        return str(validate_email(text, check_deliverability=check_deliverability).normalized)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(f"{text!r} is not a valid email address: {exc}") from exc
+
+
+def clean_name(raw: str) -> str:
+    """One line of text: control characters and runs of whitespace become single spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:NAME_MAX]
+
+
+def email_hash(email: str) -> str:
+    """What a suppression entry keeps of an erased address."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class ConsentInfo:
+    source: str
+    ip: str = ""
+    user_agent: str = ""
+    text_version: str = ""
+
+
+def find(session: Session, email: str) -> Subscriber | None:
+    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+
+
+def by_key(session: Session, key: str) -> Subscriber:
+    found = session.exec(select(Subscriber).where(Subscriber.key == key)).first()
+    if found is None:
+        raise TokenError("this link belongs to no subscriber (the address may have been erased)")
+    return found
+
+
+def require(session: Session, email: str) -> Subscriber:
+    found = find(session, email)
+    if found is None:
+        raise UnknownSubscriber(f"{email} is not on the list")
+    return found
+
+
+def set_status(
+    session: Session, subscriber: Subscriber, status: Status, reason: str, now: datetime
+) -> None:
+    """Change the status and record the change as an event."""
+    previous = subscriber.status if subscriber.id is not None else None
+    subscriber.status = status
+    if status is Status.confirmed:
+        subscriber.confirmed_at = now
+    elif status is Status.unsubscribed:
+        subscriber.unsubscribed_at = now
+    session.add(subscriber)
+    session.flush()
+    assert subscriber.id is not None
+    session.add(
+        StatusEvent(
+            subscriber_id=subscriber.id,
+            at=now,
+            from_status=previous,
+            to_status=status,
+            reason=reason,
+        )
+    )
+
+
+def record_consent(
+    session: Session, subscriber: Subscriber, consent: ConsentInfo, now: datetime
+) -> None:
+    assert subscriber.id is not None
+    session.add(
+        Consent(
+            subscriber_id=subscriber.id,
+            at=now,
+            source=consent.source[:500],
+            ip=consent.ip[:64],
+            user_agent=consent.user_agent[:500],
+            text_version=consent.text_version[:50],
+        )
+    )
+
+
+def create(
+    session: Session, email: str, name: str, status: Status, reason: str, now: datetime
+) -> Subscriber:
+    subscriber = Subscriber(
+        key=new_key(), email=email, name=clean_name(name), status=status, created_at=now
+    )
+    set_status(session, subscriber, status, reason, now)
+    return subscriber
+
+
+def subscribe(
+    session: Session, email: str, name: str, consent: ConsentInfo, now: datetime
+) -> Subscriber | None:
+    """A signup. Returns the subscriber when a confirmation email is due, else None.
+
+    New addresses (erased ones too) become pending; a confirmed address needs nothing; anyone
+    else gets at most one confirmation email per hour. The status only changes on confirming.
+    """
+    subscriber = find(session, email)
+    if subscriber is None:
+        subscriber = create(session, email, name, Status.pending, "signup", now)
+    elif subscriber.status == Status.confirmed or (
+        subscriber.confirmation_sent_at and now - subscriber.confirmation_sent_at < RESEND_AFTER
+    ):
+        return None
+    elif name and subscriber.status == Status.pending:
+        subscriber.name = clean_name(name)
+    record_consent(session, subscriber, consent, now)
+    subscriber.confirmation_sent_at = now
+    session.add(subscriber)
+    return subscriber
+
+
+def signup(
+    engine: sa.Engine,
+    email: str,
+    name: str,
+    consent: ConsentInfo,
+    send_confirmation: Callable[[Subscriber], None],
+) -> None:
+    """``subscribe`` in its own transaction, then the confirmation email if one is due."""
+    for attempt in (1, 2):
+        try:
+            with session_scope(engine) as session:
+                due = subscribe(session, email, name, consent, utcnow())
+            break
+        except sa.exc.IntegrityError:  # the same new address signed up twice at once
+            if attempt == 2:
+                raise
+    if due is None:
+        return
+    try:
+        send_confirmation(due)
+    except Exception as exc:
+        with session_scope(engine) as session:
+            session.execute(
+                sa.update(Subscriber)
+                .where(col(Subscriber.id) == due.id)
+                .values(confirmation_sent_at=None)
+            )
+        raise ConfirmationNotSent(f"the confirmation email could not be sent: {exc}") from exc
+
+
+def latest_change(session: Session, subscriber: Subscriber) -> datetime | None:
+    return session.exec(
+        select(func.max(StatusEvent.at)).where(StatusEvent.subscriber_id == subscriber.id)
+    ).one()
+
+
+def confirm(session: Session, key: str, issued_at: datetime, now: datetime) -> Subscriber:
+    """Confirm by link. A link older than the latest status change (say, an unsubscribe) fails."""
+    subscriber = by_key(session, key)
+    if subscriber.status == Status.confirmed:
+        return subscriber
+    if subscriber.status != Status.pending:
+        changed = latest_change(session, subscriber)
+        if changed is not None and issued_at < changed.replace(microsecond=0):
+            raise TokenError("this confirmation link was sent before your last unsubscribe")
+    set_status(session, subscriber, Status.confirmed, "confirmed by link", now)
+    session.execute(
+        sa.delete(Suppression).where(col(Suppression.email_hash) == email_hash(subscriber.email))
+    )
+    return subscriber
+
+
+def unsubscribe(session: Session, key: str, reason: str, now: datetime) -> Subscriber:
+    subscriber = by_key(session, key)
+    if subscriber.status != Status.unsubscribed:
+        set_status(session, subscriber, Status.unsubscribed, reason, now)
+    return subscriber
+
+
+class Resubscribed(StrEnum):
+    confirmed = "confirmed"
+    needs_confirmation = "needs_confirmation"
+
+
+def resubscribe(session: Session, key: str, now: datetime) -> tuple[Subscriber, Resubscribed]:
+    """From the unsubscribe page: back to confirmed if the address was confirmed before."""
+    subscriber = by_key(session, key)
+    if subscriber.status == Status.confirmed:
+        return subscriber, Resubscribed.confirmed
+    if subscriber.status == Status.unsubscribed and subscriber.confirmed_at is not None:
+        set_status(session, subscriber, Status.confirmed, "resubscribed from the web page", now)
+        return subscriber, Resubscribed.confirmed
+    return subscriber, Resubscribed.needs_confirmation
+
+
+def add(
+    session: Session, email: str, name: str, *, confirmed: bool, consent: ConsentInfo
+) -> Subscriber:
+    """Staff adding one address; an existing address is left as it is."""
+    if find(session, email) is not None:
+        raise SubscriberError(f"{email} is already on the list (see: newsletter subscribers show)")
+    now = utcnow()
+    status = Status.confirmed if confirmed else Status.pending
+    subscriber = create(session, email, name, status, "added by staff", now)
+    record_consent(session, subscriber, consent, now)
+    return subscriber
+
+
+def erase(session: Session, email: str) -> bool:
+    """Delete the subscriber with its consent and history; keep a hashed suppression entry.
+
+    Returns whether the address was on the list. Either way it is suppressed afterwards.
+    """
+    subscriber = find(session, email)
+    if subscriber is not None:
+        session.execute(sa.delete(Consent).where(col(Consent.subscriber_id) == subscriber.id))
+        session.execute(
+            sa.delete(StatusEvent).where(col(StatusEvent.subscriber_id) == subscriber.id)
+        )
+        session.delete(subscriber)
+    digest = email_hash(email)
+    if session.exec(select(Suppression).where(Suppression.email_hash == digest)).first() is None:
+        session.add(Suppression(email_hash=digest, at=utcnow()))
+    session.flush()
+    return subscriber is not None
+
+
+def listing(session: Session, status: Status | None = None) -> list[Subscriber]:
+    query = select(Subscriber).order_by(col(Subscriber.created_at), col(Subscriber.id))
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    return list(session.exec(query))
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Subscribers per status, every status present (zero when none)."""
+    rows = session.exec(
+        select(Subscriber.status, func.count()).group_by(col(Subscriber.status))
+    ).all()
+    found = {str(status): int(n) for status, n in rows}
+    return {status.value: found.get(status.value, 0) for status in Status}
+
+
+def history(session: Session, subscriber: Subscriber) -> tuple[list[Consent], list[StatusEvent]]:
+    consents = session.exec(
+        select(Consent).where(Consent.subscriber_id == subscriber.id).order_by(col(Consent.id))
+    ).all()
+    events = session.exec(
+        select(StatusEvent)
+        .where(StatusEvent.subscriber_id == subscriber.id)
+        .order_by(col(StatusEvent.id))
+    ).all()
+    return list(consents), list(events)

@@ -1,0 +1,80 @@
+"""Signed links: expiring confirm tokens and (non-expiring) unsubscribe tokens.
+
+Tokens sign a subscriber's random ``key``, never the address, so a link reveals nothing and
+cannot be forged without ``secret_key`` (itsdangerous, HMAC). Changing ``secret_key``
+invalidates every link already sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError, TokenError
+
+CONFIRM_SALT = "newsletter.confirm"
+UNSUBSCRIBE_SALT = "newsletter.unsubscribe"
+EMPTY_KEY_ADVICE = (
+    "secret_key is empty: set NEWSLETTER_SECRET_KEY to a long random string, e.g. the output of "
+    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; it signs confirmation and "
+    "unsubscribe links"
+)
+
+
+class Tokens:
+    """Makes and reads the two kinds of token with one secret."""
+
+    def __init__(self, secret: str, *, confirm_max_age: int) -> None:
+        if not secret:
+            raise ConfigError(EMPTY_KEY_ADVICE)
+        self._confirm = URLSafeTimedSerializer(secret, salt=CONFIRM_SALT)
+        self._unsubscribe = URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT)
+        self.confirm_max_age = confirm_max_age
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tokens:
+        return cls(
+            settings.secret_key.get_secret_value(),
+            confirm_max_age=settings.confirm_link_hours * 3600,
+        )
+
+    def confirm_token(self, key: str) -> str:
+        return str(self._confirm.dumps(key))
+
+    def read_confirm(self, token: str) -> tuple[str, datetime]:
+        """(subscriber key, when the token was issued); TokenError when bad or expired."""
+        try:
+            key, issued = self._confirm.loads(
+                token, max_age=self.confirm_max_age, return_timestamp=True
+            )
+        except SignatureExpired as exc:
+            raise TokenError("this confirmation link has expired", expired=True) from exc
+        except BadSignature as exc:
+            raise TokenError("this confirmation link is not valid") from exc
+        return _key(key), issued.astimezone(UTC)
+
+    def unsubscribe_token(self, key: str) -> str:
+        return str(self._unsubscribe.dumps(key))
+
+    def read_unsubscribe(self, token: str) -> str:
+        try:
+            return _key(self._unsubscribe.loads(token))
+        except BadSignature as exc:
+            raise TokenError("this unsubscribe link is not valid") from exc
+
+
+def _key(value: object) -> str:
+    if not isinstance(value, str):
+        raise TokenError("this link is not valid")
+    return value
+
+
+def confirm_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/confirm/{token}"
+
+
+def unsubscribe_url(base_url: str, tokens: Tokens, key: str) -> str:
+    """A subscriber's one-click unsubscribe URL, for the email body and List-Unsubscribe."""
+    return f"{base_url.rstrip('/')}/unsubscribe/{tokens.unsubscribe_token(key)}"

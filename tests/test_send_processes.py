@@ -1,0 +1,139 @@
+"""Real processes: a send killed with SIGKILL midway and resumed; several workers at once.
+
+Each process is `python -m newsletter send ... --yes` against the validating fake SendGrid,
+which counts every address it accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from sqlmodel import Session
+
+from newsletter import subscribers
+from newsletter.subscribers import ConsentInfo
+from tests.fake_sendgrid import FakeSendGrid
+
+SECRET = "test-secret-key-for-signing-links"
+SENDER = "newsletter@mpat.example.org"
+BATCH = 5
+
+
+def _add(engine, count: int) -> list[str]:
+    emails = [f"reader{i}@example.net" for i in range(count)]
+    with Session(engine) as session:
+        for address in emails:
+            subscribers.add(
+                session, address, "", confirmed=True, consent=ConsentInfo(source="test")
+            )
+        session.commit()
+    return emails
+
+
+def _env(fake: FakeSendGrid, database_url: str, batch: int = BATCH) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(
+        NO_PROXY="127.0.0.1,localhost",
+        NEWSLETTER_DATABASE_URL=database_url,
+        NEWSLETTER_SECRET_KEY=SECRET,
+        NEWSLETTER_TRANSPORT="sendgrid",
+        NEWSLETTER_SENDGRID_API_KEY=fake.api_key,
+        NEWSLETTER_SENDGRID_HOST=fake.url,
+        NEWSLETTER_SENDGRID_BATCH_SIZE=str(batch),
+        NEWSLETTER_SENDGRID_TIMEOUT="10",
+    )
+    return env
+
+
+def _send(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "2016-q3", "--yes", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _report(env: dict[str, str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "report", "2016-q3", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [row] = json.loads(done.stdout)
+    return row
+
+
+def _uncertain(engine) -> set[str]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT subscriber.email FROM delivery JOIN subscriber ON subscriber.id = delivery.subscriber_id"
+            " WHERE delivery.status = 'uncertain'"
+        ).all()
+    return {r[0] for r in rows}
+
+
+def test_killed_midway_then_resumed_everyone_gets_exactly_one_except_the_uncertain(
+    project, synced, database_url
+):
+    emails = _add(synced, 60)
+    with FakeSendGrid(verified_senders=[SENDER]) as fake:
+        env = _env(fake, database_url)
+        fake.slow_next(1000, 0.2)  # every batch takes a while: the kill lands mid-send
+        process = _send(env)
+        deadline = time.monotonic() + 60
+        while len(fake.accepted) < 3:
+            assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        fake.wait_idle()
+        before = _report(env)
+        assert before["status"] == "sending" and before["in_flight"] > 0
+
+        resumed = _send(env)
+        out, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+        row = _report(env)
+        assert row["status"] == "finished" and row["pending"] == row["in_flight"] == 0
+        uncertain = _uncertain(synced)
+        assert 1 <= len(uncertain) <= BATCH  # at most the one batch that was in flight
+        assert row["uncertain"] == len(uncertain)
+        assert row["accepted"] + row["uncertain"] == 60
+        assert row["reasons"]["uncertain"] == {
+            "the sending process died while this batch was in flight": len(uncertain)
+        }
+        counts = Counter(fake.recipients())
+        for address in emails:
+            if address in uncertain:
+                assert counts[address] <= 1, address
+            else:
+                assert counts[address] == 1, address
+
+
+@pytest.mark.parametrize("workers", [3])
+def test_several_workers_at_once_never_send_anyone_twice(project, synced, database_url, workers):
+    emails = _add(synced, 300)
+    with FakeSendGrid(verified_senders=[SENDER]) as fake:
+        env = _env(fake, database_url, batch=10)
+        fake.slow_next(1000, 0.02)
+        processes = [_send(env) for _ in range(workers)]
+        for process in processes:
+            out, err = process.communicate(timeout=180)
+            assert process.returncode == 0, err
+        counts = Counter(fake.recipients())
+        assert sorted(counts) == sorted(emails)
+        assert set(counts.values()) == {1}
+        row = _report(env)
+        assert (row["accepted"], row["uncertain"], row["status"]) == (300, 0, "finished")
+        assert all(len(a.body["personalizations"]) <= 10 for a in fake.accepted)
