@@ -102,7 +102,7 @@ def test_killed_midway_then_resumed_everyone_gets_exactly_one_except_the_uncerta
         assert before["status"] == "sending" and before["in_flight"] > 0
 
         resumed = _send(env)
-        out, err = resumed.communicate(timeout=120)
+        _, err = resumed.communicate(timeout=120)
         assert resumed.returncode == 0, err
         row = _report(env)
         assert row["status"] == "finished" and row["pending"] == row["in_flight"] == 0
@@ -129,7 +129,7 @@ def test_several_workers_at_once_never_send_anyone_twice(project, synced, databa
         fake.slow_next(1000, 0.02)
         processes = [_send(env) for _ in range(workers)]
         for process in processes:
-            out, err = process.communicate(timeout=180)
+            _, err = process.communicate(timeout=180)
             assert process.returncode == 0, err
         counts = Counter(fake.recipients())
         assert sorted(counts) == sorted(emails)

@@ -211,7 +211,7 @@ def test_a_bad_api_key_stops_at_once_and_a_fixed_key_resumes(sending, monkeypatc
         [row] = report()
         assert row["status"] == "stopped" and row["pending"] == 5
         monkeypatch.setenv("NEWSLETTER_SENDGRID_API_KEY", fake.api_key)
-        code, out, err = run_cli("send", "2016-q3", "--yes")
+        code, _, err = run_cli("send", "2016-q3", "--yes")
         assert code == 0, err
         assert len(fake.recipients()) == 5 and report()[0]["status"] == "finished"
 
@@ -243,7 +243,7 @@ def test_uncertain_rows_are_not_resent_unless_asked(sending, monkeypatch):
         _use_fake(monkeypatch, fake, batch=2)
         monkeypatch.setenv("NEWSLETTER_SENDGRID_TIMEOUT", "0.5")
         fake.slow_next(1, 1.5)  # the first batch: no answer in time, but the fake accepts it
-        code, out, err = run_cli("send", "2016-q3", "--yes")
+        code, out, _ = run_cli("send", "2016-q3", "--yes")
         assert code == 1 and "2 accepted, 0 failed, 2 uncertain" in out
         fake.wait_idle()
         assert len(fake.recipients()) == 4  # the uncertain batch did arrive
