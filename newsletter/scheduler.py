@@ -95,14 +95,17 @@ def send_due(
             outcomes.append(Outcome(slug, at, Action.already_sent))
             continue
         if at > now:
-            outcomes.append(Outcome(slug, at, Action.not_due, f"due in {at - now}"))
+            outcomes.append(Outcome(slug, at, Action.not_due, f"due in {_human(at - now)}"))
             continue
         if send is None and now - at > stale and not force:
             if refused is not None and refused.refused_at is not None and refused.send_at == at:
                 outcomes.append(Outcome(slug, at, Action.skipped))
                 continue
             _refuse(engine, slug, at, now)
-            detail = f"was due {now - at} ago (stale_after is {stale}); send it with --force"
+            detail = (
+                f"was due {_human(now - at)} ago, more than stale_after ({_human(stale)}); "
+                "send it anyway with --force, or schedule it again"
+            )
             outcomes.append(Outcome(slug, at, Action.refused, detail))
             continue
         outcomes.append(_send(settings, engine, transport, slug, at, options))
@@ -140,3 +143,15 @@ def _refuse(engine: sa.Engine, slug: str, at: datetime, now: datetime) -> None:
         row.send_at, row.refused_at, row.updated_at = at, now, now
         session.add(row)
         session.commit()
+
+
+def _human(delta: timedelta) -> str:
+    """3 days, 5 h 12 min, or 40 s."""
+    seconds = int(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"

@@ -92,7 +92,8 @@ def test_killed_midway_then_resumed_everyone_gets_exactly_one_except_the_uncerta
         fake.slow_next(1000, 0.2)  # every batch takes a while: the kill lands mid-send
         process = _send(env)
         deadline = time.monotonic() + 60
-        while len(fake.accepted) < 3:
+        # Kill while the fake holds the 4th request: that batch is surely in flight.
+        while not (fake.requests >= 4 and fake.requests > len(fake.accepted)):
             assert time.monotonic() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.02)
         os.kill(process.pid, signal.SIGKILL)
@@ -107,7 +108,7 @@ def test_killed_midway_then_resumed_everyone_gets_exactly_one_except_the_uncerta
         row = _report(env)
         assert row["status"] == "finished" and row["pending"] == row["in_flight"] == 0
         uncertain = _uncertain(synced)
-        assert 1 <= len(uncertain) <= BATCH  # at most the one batch that was in flight
+        assert len(uncertain) == BATCH  # exactly the one batch that was in flight
         assert row["uncertain"] == len(uncertain)
         assert row["accepted"] + row["uncertain"] == 60
         assert row["reasons"]["uncertain"] == {

@@ -1,0 +1,81 @@
+"""`newsletter schedule` and `newsletter send-due`: one pass for cron, exactly once, stale refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from newsletter import subscribers
+from newsletter.subscribers import ConsentInfo
+from tests.conftest import run_cli
+
+SECRET = "test-secret-key-for-signing-links"
+
+
+@pytest.fixture
+def due(project, synced, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    with Session(synced) as session:
+        for i in range(3):
+            subscribers.add(
+                session, f"r{i}@example.net", "", confirmed=True, consent=ConsentInfo(source="t")
+            )
+        session.commit()
+    return project
+
+
+def _at(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def test_issue_file_send_at_long_past_is_refused_once(due):
+    code, out, err = run_cli("send-due")
+    assert code == 1
+    assert "2016-q3: refused: stale (was due 3" in err and "days ago" in err and "--force" in err
+    assert "2016-q4: refused: stale" in err
+    code, out, err = run_cli("send-due")  # refused once; later runs stay quiet and succeed
+    assert code == 0 and "skipped: refused earlier as stale" in out
+    assert not (due / "outbox").exists()
+
+
+def test_scheduled_issue_is_sent_once_when_due(due):
+    code, out, _ = run_cli("schedule", "2016-q3", "--at", _at(timedelta(hours=2)))
+    assert code == 0 and "is due" in out
+    code, out, err = run_cli("send-due", "--force")  # q4's 2017 date is forced through too
+    assert "2016-q3: not due" in out
+    code, out, err = run_cli("schedule", "2016-q3", "--at", _at(-timedelta(minutes=5)))
+    code, out, err = run_cli("send-due")
+    assert code == 0, err
+    assert "2016-q3: sent (send" in out and "3 accepted" in out
+    code, out, err = run_cli("send-due")
+    assert code == 0 and "2016-q3: already sent" in out
+    assert len(list((due / "outbox").glob("*.eml"))) == 6  # q3 and the forced q4, 3 each
+
+
+def test_force_sends_a_stale_issue(due):
+    code, out, err = run_cli("send-due", "--force")
+    assert code == 0, err
+    assert "2016-q3: sent" in out and "2016-q4: sent" in out
+
+
+def test_rescheduling_clears_a_stale_refusal(due):
+    assert run_cli("send-due")[0] == 1
+    run_cli("schedule", "2016-q4", "--at", _at(-timedelta(minutes=1)))
+    code, out, err = run_cli("send-due")
+    assert code == 0, err
+    assert "2016-q4: sent" in out and "2016-q3: skipped" in out
+
+
+def test_a_failing_issue_makes_send_due_exit_non_zero(due):
+    assert run_cli("schedule", "2016-q3", "--at", _at(-timedelta(minutes=1)))[0] == 0
+    toml = due / "newsletter.toml"
+    toml.write_text(toml.read_text().replace("postal_address =", "# postal_address ="))
+    code, _, err = run_cli("send-due")
+    assert code == 1 and "2016-q3: failed" in err and "postal_address" in err
+
+
+def test_schedule_rejects_an_unknown_issue(due):
+    code, _, err = run_cli("schedule", "2016-q9", "--at", _at(timedelta(days=1)))
+    assert code == 1 and "no such issue file" in err
