@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -88,6 +89,17 @@ def validator() -> Draft202012Validator:
     )
 
 
+@cache
+def fast_validator() -> Any:
+    """The same patched schema compiled by jsonschema-rs: about 200 times faster on a request of
+    1000 personalizations, so the benchmarks measure our code, not the fake's validation.
+    jsonschema (above) still writes the error messages when a body is invalid."""
+    document = _patch(json.loads(SPEC.read_text()))
+    return jsonschema_rs.Draft202012Validator(
+        {**document, "$ref": SCHEMA_POINTER}, validate_formats=True
+    )
+
+
 def _error(message: str, field: str | None = None) -> dict[str, Any]:
     return {"message": message, "field": field, "help": None}
 
@@ -108,6 +120,8 @@ def _schema_message(error: Any, path: str) -> str:
 
 
 def schema_errors(body: Any) -> list[dict[str, Any]]:
+    if fast_validator().is_valid(body):
+        return []
     found = []
     for error in sorted(validator().iter_errors(body), key=lambda e: list(map(str, e.path))):
         path = ".".join(str(p) for p in error.absolute_path)
@@ -115,6 +129,8 @@ def schema_errors(body: Any) -> list[dict[str, Any]]:
         if len(message) > 300:  # jsonschema quotes the whole instance
             message = message[:300] + "..."
         found.append(_error(message, path or None))
+    if not found:  # the two validators disagree: trust the stricter one
+        found = [_error(str(e.message)[:300]) for e in fast_validator().iter_errors(body)]
     return found
 
 

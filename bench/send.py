@@ -1,0 +1,154 @@
+"""One live send of the sample issue to N generated subscribers through SendGridTransport.
+
+    python bench/send.py [N] [--runs R] [--database-url URL]
+
+The validating fake SendGrid runs in its own process on loopback (tests/fake_sendgrid.py), so
+its JSON parsing and schema validation do not share our interpreter. Prints, per run and as
+medians: wall time, recipients/s, peak RSS of this process, and how the time splits between
+our code (ledger, personalisation, request building) and the transport call (the SDK's HTTP
+round trip, including the fake's validation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+class TimedTransport:
+    """The real transport, with a stopwatch around each call."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.max_batch = inner.max_batch
+        self.seconds = 0.0
+
+    def send(self, message):
+        start = time.perf_counter()
+        try:
+            return self.inner.send(message)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _subscribers(engine: sa.Engine, count: int) -> None:
+    from newsletter.models import Subscriber, utcnow
+
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    chunk = 20_000
+    with engine.begin() as connection:
+        for start in range(0, count, chunk):
+            connection.execute(
+                table.insert(),
+                [
+                    {
+                        "key": f"{i:032x}",
+                        "email": f"reader{i}@example.net",
+                        "name": f"Reader {i}",
+                        "status": "confirmed",
+                        "created_at": now,
+                        "confirmed_at": now,
+                    }
+                    for i in range(start, min(start + chunk, count))
+                ],
+            )
+
+
+def one_run(count: int, database_url: str | None, fake_url: str, api_key: str) -> dict[str, float]:
+    from newsletter import db
+    from newsletter.builder import build_issue, sync_markdown
+    from newsletter.config import Settings
+    from newsletter.sending import Sender, SendOptions
+    from newsletter.transports.sendgrid import SendGridTransport
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("content", "issues", "templates"):
+            shutil.copytree(ROOT / name, Path(tmp) / name)
+        shutil.copy(ROOT / "newsletter.toml", Path(tmp) / "newsletter.toml")
+        os.chdir(tmp)
+        url = database_url or f"sqlite:///{tmp}/bench.db"
+        settings = Settings(database_url=url, secret_key="bench-secret")  # type: ignore[arg-type]
+        engine = db.make_engine(url)
+        if database_url:
+            with engine.begin() as connection:
+                for table in ("delivery", "send", "status_event", "consent", "subscriber", "post"):
+                    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+                connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        db.ensure_schema(engine)
+        sync_markdown(settings, engine)
+        _subscribers(engine, count)
+        compiled = build_issue(settings, engine, "2016-q3").compiled
+        transport = TimedTransport(SendGridTransport(api_key, host=fake_url, timeout=60))
+        sender = Sender(settings, engine, transport, SendOptions())  # type: ignore[arg-type]
+        start = time.perf_counter()
+        record = sender.start_live(compiled)
+        progress = sender.run(record)
+        wall = time.perf_counter() - start
+        engine.dispose()
+        os.chdir(ROOT)
+    assert progress.accepted == count, progress
+    return {
+        "wall": wall,
+        "rate": count / wall,
+        "http": transport.seconds,
+        "ours": wall - transport.seconds,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("count", nargs="?", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database-url", default=None, help="e.g. a PostgreSQL URL (tables are dropped!)")
+    args = parser.parse_args()
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    api_key = "SG.bench-key.for-the-fake"
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_sendgrid", "--api-key", api_key],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert fake.stdout is not None and fake.stdin is not None
+    fake_url = fake.stdout.readline().strip()
+    results = []
+    try:
+        for run in range(args.runs):
+            result = one_run(args.count, args.database_url, fake_url, api_key)
+            results.append(result)
+            print(
+                f"run {run + 1}: {result['wall']:.2f} s, {result['rate']:,.0f} recipients/s, "
+                f"ours {result['ours']:.2f} s, transport {result['http']:.2f} s, "
+                f"peak RSS {result['rss_mb']:.0f} MB"
+            )
+    finally:
+        fake.stdin.close()
+        fake.wait(timeout=60)
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in results)
+
+    backend = "PostgreSQL" if args.database_url else "SQLite"
+    print(
+        f"send of {args.count:,} recipients ({backend}, batches of 1000), median of {args.runs}: "
+        f"{median('wall'):.2f} s, {median('rate'):,.0f} recipients/s; "
+        f"our code {median('ours'):.2f} s, transport (HTTP + fake) {median('http'):.2f} s; "
+        f"peak RSS {max(r['rss_mb'] for r in results):.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
