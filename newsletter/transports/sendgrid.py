@@ -23,6 +23,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -47,6 +48,8 @@ RESERVED_HEADERS = frozenset(
         "Content-Transfer-Encoding", "To", "From", "Subject", "Reply-To", "CC", "BCC",
     )
 )  # fmt: skip
+HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable US-ASCII except ':'
+_GOOD_NAMES: set[str] = set()  # header names already checked (they repeat for every recipient)
 FATAL = {
     401: "SendGrid rejected the API key (check NEWSLETTER_SENDGRID_API_KEY, Mail Send scope)",
     403: "SendGrid refused to send",
@@ -78,28 +81,42 @@ def _header_safe(what: str, value: str) -> str:
     return value
 
 
+def _header_name(name: object, where: str) -> str:
+    """A header name is printable US-ASCII without ':' (RFC 5322), and not one SendGrid owns."""
+    if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+        raise _refuse(f"{where}: invalid header name {name!r}")
+    if name.lower() in RESERVED_HEADERS:
+        raise _refuse(f"{where}: SendGrid does not allow setting the {name} header")
+    return name
+
+
 def _headers(headers: Mapping[str, str], where: str) -> dict[str, str]:
     checked = {}
     for name, value in headers.items():
-        if not isinstance(name, str) or not name or not name.isascii() or ":" in name:
-            raise _refuse(f"{where}: invalid header name {name!r}")
-        if any(c.isspace() for c in name):
-            raise _refuse(f"{where}: invalid header name {name!r}")
-        if name.lower() in RESERVED_HEADERS:
-            raise _refuse(f"{where}: SendGrid does not allow setting the {name} header")
-        checked[name] = _header_safe(f"{where}: header {name}", str(value))
+        if name not in _GOOD_NAMES:
+            _GOOD_NAMES.add(_header_name(name, where))
+        text = value if type(value) is str else str(value)
+        if "\r" in text or "\n" in text:
+            _header_safe(f"{where}: header {name}", text)
+        checked[name] = text
     return checked
 
 
 def _string_map(values: Mapping[str, Any], what: str, where: str) -> dict[str, str]:
     """Keys must be strings; values are cast to strings (SendGrid rejects numbers)."""
     result = {}
+    chars = 0
     for key, value in values.items():
-        if not isinstance(key, str) or not key:
+        if type(key) is not str or not key:
             raise _refuse(f"{where}: {what} key {key!r} is not a non-empty string")
-        result[key] = str(value)
-    if sum(len(k.encode()) + len(v.encode()) for k, v in result.items()) >= MAX_ARGS_BYTES:
-        raise _refuse(f"{where}: {what} add up to {MAX_ARGS_BYTES} bytes or more")
+        text = value if type(value) is str else str(value)
+        result[key] = text
+        chars += len(key) + len(text)
+    # a character is at most 4 bytes in UTF-8: count bytes only when it could matter
+    if chars * 4 >= MAX_ARGS_BYTES:
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in result.items())
+        if size >= MAX_ARGS_BYTES:
+            raise _refuse(f"{where}: {what} add up to {MAX_ARGS_BYTES} bytes or more")
     return result
 
 
