@@ -226,6 +226,7 @@ class _State:
     faults: deque[tuple[str, float]] = field(default_factory=deque)
     accepted: list[Accepted] = field(default_factory=list)
     requests: int = 0
+    unauthorized: int = 0
     record: bool = True  # False keeps only the counts (for bench/: a million bodies is a lot)
     delivered: int = 0  # recipients accepted with 202
     validating: float = 0.0  # seconds spent validating bodies
@@ -298,13 +299,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self, state: _State) -> None:
         length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
         if length > MAX_BODY_BYTES:
             self._errors(413, _error("content too large"))
             return
-        raw = self.rfile.read(length)
         if self.path != "/v3/mail/send":
             self._errors(404, _error("not found"))
         elif self.headers.get("Authorization") != f"Bearer {state.api_key}":
+            with state.lock:
+                state.unauthorized += 1
             self._errors(401, _error(UNAUTHORIZED))
         else:
             self._mail_send(state, raw)
@@ -443,6 +446,12 @@ class FakeSendGrid:
         """Mail send requests that got past the API key check."""
         with self._server.state.lock:
             return self._server.state.requests
+
+    @property
+    def unauthorized(self) -> int:
+        """Requests answered 401 for a wrong or missing API key."""
+        with self._server.state.lock:
+            return self._server.state.unauthorized
 
     def recipients(self, status: int = 202) -> list[str]:
         """Every address accepted for delivery (202), in order, duplicates kept."""

@@ -21,6 +21,7 @@ The SDK's client shares one header dict between calls, so each thread gets its o
 from __future__ import annotations
 
 import email.utils
+import functools
 import http.client
 import json
 import re
@@ -49,7 +50,6 @@ RESERVED_HEADERS = frozenset(
     )
 )  # fmt: skip
 HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable US-ASCII except ':'
-_GOOD_NAMES: set[str] = set()  # header names already checked (they repeat for every recipient)
 FATAL = {
     401: "SendGrid rejected the API key (check NEWSLETTER_SENDGRID_API_KEY, Mail Send scope)",
     403: "SendGrid refused to send",
@@ -81,7 +81,8 @@ def _header_safe(what: str, value: str) -> str:
     return value
 
 
-def _header_name(name: object, where: str) -> str:
+@functools.lru_cache(maxsize=256)  # the same few names come with every recipient
+def _header_name(name: object, where: str = "") -> str:
     """A header name is printable US-ASCII without ':' (RFC 5322), and not one SendGrid owns."""
     if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
         raise _refuse(f"{where}: invalid header name {name!r}")
@@ -93,8 +94,10 @@ def _header_name(name: object, where: str) -> str:
 def _headers(headers: Mapping[str, str], where: str) -> dict[str, str]:
     checked = {}
     for name, value in headers.items():
-        if name not in _GOOD_NAMES:
-            _GOOD_NAMES.add(_header_name(name, where))
+        try:
+            _header_name(name)
+        except DeliveryError:
+            _header_name(name, where)  # raise again, saying where
         text = value if type(value) is str else str(value)
         if "\r" in text or "\n" in text:
             _header_safe(f"{where}: header {name}", text)
