@@ -96,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_sendgrid", "--api-key", KEY, "--no-record"],
+        [sys.executable, "-m", "tests.fake_sendgrid", "--api-key", KEY, "--no-record", "--fast"],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
