@@ -270,7 +270,8 @@ def test_categories_and_unsubscribe_group_are_sent(fake):
     [
         ({"subject": "Q3\r\nBcc: everyone@example.org"}, "subject contains a line break"),
         ({"headers": {"X-Campaign": "q3\nBcc: x@example.org"}}, "header X-Campaign"),
-        ({"from_name": "MPAT\r\nNewsletter"}, "line break"),
+        ({"from_name": "MPAT\r\nNewsletter"}, "from: the name contains a line break"),
+        ({"from_email": "newsletter"}, "from: 'newsletter' is not an email address"),
         ({"headers": {"Bad Name": "x"}}, "invalid header name"),
         ({"headers": {"Reply-To": "x@example.org"}}, "does not allow setting the Reply-To"),
     ],
