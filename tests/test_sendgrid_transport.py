@@ -324,3 +324,7 @@ def test_bad_transport_settings_are_config_errors(fake):
         transport(fake, categories=[f"c{i}" for i in range(11)])
     with pytest.raises(ConfigError, match="US-ASCII"):
         transport(fake, categories=["événements"])
+    with pytest.raises(ConfigError, match="http"):
+        SendGridTransport("SG.key", host="api.sendgrid.com")
+    with pytest.raises(ConfigError, match="positive"):
+        transport(fake, asm_group_id=0)

@@ -24,6 +24,7 @@ import email.utils
 import functools
 import http.client
 import json
+import math
 import re
 import socket
 import threading
@@ -219,8 +220,11 @@ def _message_fields(body: dict[str, Any], message: Message, categories: list[str
 
 def _retry_after(headers: Any, now: float) -> float | None:
     """Seconds to wait, from ``Retry-After`` (seconds or a date) or ``X-RateLimit-Reset``."""
-    if headers is None:
-        return None
+    wait = _server_wait(headers, now) if headers is not None else None
+    return wait if wait is None or math.isfinite(wait) else None
+
+
+def _server_wait(headers: Any, now: float) -> float | None:
     value = headers.get("Retry-After")
     if value:
         try:
@@ -303,8 +307,12 @@ class SendGridTransport:
             raise ConfigError("SendGrid needs an API key: set NEWSLETTER_SENDGRID_API_KEY")
         if not 1 <= max_batch <= MAX_BATCH:
             raise ConfigError(f"sendgrid_batch_size must be 1 to {MAX_BATCH}, not {max_batch}")
-        if timeout <= 0:
+        if not timeout > 0:
             raise ConfigError("sendgrid_timeout must be more than 0 seconds")
+        if not host.startswith(("https://", "http://")):
+            raise ConfigError(f"sendgrid_host must be an http(s) URL, not {host!r}")
+        if asm_group_id is not None and asm_group_id < 1:
+            raise ConfigError(f"sendgrid_asm_group_id must be a positive id, not {asm_group_id}")
         try:
             self.categories = check_categories(categories)
         except ValueError as exc:
@@ -355,7 +363,7 @@ class SendGridTransport:
                 "the batch may have been accepted, so it is not sent again",
                 uncertain=True,
             ) from None
-        except (http.client.HTTPException, ConnectionError) as exc:
+        except (http.client.HTTPException, OSError) as exc:  # reset, TLS trouble mid-answer
             raise DeliveryError(
                 f"the connection to SendGrid at {self.host} broke before it answered "
                 f"({type(exc).__name__}); the batch may have been accepted, so it is not "
