@@ -16,6 +16,7 @@ from typing import TypeVar
 from newsletter.transports.base import DeliveryError
 
 T = TypeVar("T")
+LONGEST_SERVER_WAIT = 900.0  # seconds: a Retry-After beyond this is taken as this
 
 OnRetry = Callable[[DeliveryError, int, float], None]
 
@@ -33,12 +34,13 @@ def backoff_delay(
     "Full jitter" exponential backoff: a random time up to ``base_delay * 2**(attempt-1)``,
     capped at ``max_delay``. When the server said when to come back (``retry_after``), wait at
     least that long, plus a little jitter so that several workers do not return at once; the
-    server's word beats ``max_delay``.
+    server's word beats ``max_delay`` (up to 15 minutes, in case it says something absurd).
     """
     ceiling = min(max_delay, base_delay * 2.0 ** (attempt - 1))
     delay = ceiling * jitter()
     if retry_after is not None:
-        delay = max(retry_after, 0.0) + min(base_delay, ceiling) * jitter()
+        wait = min(max(retry_after, 0.0), max(max_delay, LONGEST_SERVER_WAIT))
+        delay = wait + min(base_delay, ceiling) * jitter()
     return delay
 
 

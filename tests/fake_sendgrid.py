@@ -20,7 +20,6 @@ and serves until stdin closes.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import secrets
 import sys
@@ -29,191 +28,17 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
+from tests.sendgrid_spec import MAX_BODY_BYTES, error_entry, validate
 
-SPEC = Path(__file__).parent / "sendgrid" / "tsg_mail_v3.json"
-SPEC_URI = "urn:sendgrid-oai:tsg_mail_v3.json"
-SCHEMA_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
-MAX_RECIPIENTS = 1000
-MAX_ARGS_BYTES = 10_000
-MAX_BODY_BYTES = 30 * 1024 * 1024
-RESERVED_HEADERS = {
-    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
-    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
-}  # fmt: skip
 UNAUTHORIZED = "The provided authorization grant is invalid, expired, or revoked"
 UNVERIFIED = (
     "The from address does not match a verified Sender Identity. Mail cannot be sent until this "
     "error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-email/"
     "sender-identity/ to see the Sender Identity requirements"
 )
-FROM_REQUIRED = (
-    "The from object must be provided for every email send. It is an object that requires the "
-    "email parameter, but may also contain a name parameter."
-)
-STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-
-
-def _patch(document: dict[str, Any]) -> dict[str, Any]:
-    """Fix, in memory, the faults SOURCE.md lists in the official file."""
-    document = copy.deepcopy(document)
-    body = document["components"]["requestBodies"]["PostMailSend"]["content"]["application/json"]
-    props = body["schema"]["properties"]
-    # 1. top-level custom_args is an object of string -> string, not a string
-    props["custom_args"] = {**STRING_MAP, "description": props["custom_args"]["description"]}
-    personal = props["personalizations"]["items"]["properties"]
-    # 2. per-personalization custom_args: string values; byte limits are checked in code
-    personal["custom_args"] = {**STRING_MAP, "description": personal["custom_args"]["description"]}
-    personal["substitutions"].pop("maxProperties")
-    # 3. at least one personalization
-    props["personalizations"]["minItems"] = 1
-    return document
-
-
-@cache
-def validator() -> Draft202012Validator:
-    document = _patch(json.loads(SPEC.read_text()))
-    registry = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(document))
-    return Draft202012Validator(
-        {"$ref": SPEC_URI + SCHEMA_POINTER},
-        registry=registry,
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
-    )
-
-
-@cache
-def fast_validator() -> Any:
-    """The same patched schema compiled by jsonschema-rs: about 200 times faster on a request of
-    1000 personalizations, so the benchmarks measure our code, not the fake's validation.
-    jsonschema (above) still writes the error messages when a body is invalid."""
-    document = _patch(json.loads(SPEC.read_text()))
-    return jsonschema_rs.Draft202012Validator(
-        {**document, "$ref": SCHEMA_POINTER}, validate_formats=True
-    )
-
-
-def _error(message: str, field: str | None = None) -> dict[str, Any]:
-    return {"message": message, "field": field, "help": None}
-
-
-def _schema_message(error: Any, path: str) -> str:
-    """SendGrid's documented wording where there is one, jsonschema's otherwise."""
-    if error.validator == "required" and not path and "'from'" in error.message:
-        return FROM_REQUIRED
-    if path == "personalizations" and error.validator == "minItems":
-        return "You must have at least one personalization."
-    if path == "personalizations" and error.validator == "maxItems":
-        return (
-            "The personalization block is limited to 1000 personalizations per API request. "
-            f"You have provided {len(error.instance)} personalizations. Please consider "
-            "splitting this into multiple requests and resending your request."
-        )
-    return str(error.message)
-
-
-def schema_errors(body: Any) -> list[dict[str, Any]]:
-    if fast_validator().is_valid(body):
-        return []
-    found = []
-    for error in sorted(validator().iter_errors(body), key=lambda e: list(map(str, e.path))):
-        path = ".".join(str(p) for p in error.absolute_path)
-        message = _schema_message(error, path)
-        if len(message) > 300:  # jsonschema quotes the whole instance
-            message = message[:300] + "..."
-        found.append(_error(message, path or None))
-    if not found:  # the two validators disagree: trust the stricter one
-        found = [_error(str(e.message)[:300]) for e in fast_validator().iter_errors(body)]
-    return found
-
-
-def _bytes(mapping: dict[str, Any]) -> int:
-    return sum(len(str(k).encode()) + len(str(v).encode()) for k, v in mapping.items())
-
-
-def _personalization_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
-    errors, seen, total = [], set(), 0
-    top_args = body.get("custom_args") if isinstance(body.get("custom_args"), dict) else {}
-    for index, entry in enumerate(body["personalizations"]):
-        for kind in ("to", "cc", "bcc"):
-            for address in entry.get(kind, []):
-                total += 1
-                email = str(address.get("email", "")).lower()
-                if email in seen:
-                    errors.append(
-                        _error(
-                            "Each unique email address in the personalizations array should "
-                            "only be included once. You have included [" + email + "] more "
-                            "than once.",
-                            f"personalizations.{index}.{kind}",
-                        )
-                    )
-                seen.add(email)
-        if _bytes(entry.get("substitutions", {})) >= MAX_ARGS_BYTES:
-            errors.append(_error("substitutions exceed 10,000 bytes", f"personalizations.{index}"))
-        if _bytes({**top_args, **entry.get("custom_args", {})}) >= MAX_ARGS_BYTES:
-            errors.append(_error("custom_args exceed 10,000 bytes", f"personalizations.{index}"))
-        errors += _header_errors(entry.get("headers", {}), f"personalizations.{index}.headers")
-    if total > MAX_RECIPIENTS:
-        errors.append(
-            _error(
-                "There is a limit of 1000 total recipients (to + cc + bcc) per request.",
-                "personalizations",
-            )
-        )
-    return errors
-
-
-def _header_errors(headers: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    errors = []
-    for name, value in headers.items():
-        if name.lower() in RESERVED_HEADERS:
-            errors.append(_error(f"The {name} header cannot be set", where))
-        if not isinstance(value, str):
-            errors.append(_error("Invalid type. Expected: string", f"{where}.{name}"))
-    return errors
-
-
-def rule_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cross-field rules of the docs (only run on a body the schema accepted)."""
-    errors = _personalization_errors(body)
-    if "template_id" not in body and not body.get("content"):
-        errors.append(
-            _error(
-                "Unless a valid template_id is provided, the content parameter is required. "
-                "There must be at least one defined content block.",
-                "content",
-            )
-        )
-    every_has_subject = all(p.get("subject") for p in body["personalizations"])
-    if not body.get("subject") and "template_id" not in body and not every_has_subject:
-        errors.append(
-            _error(
-                "The subject is required. You can get around this requirement if you use a "
-                "template with a subject defined or if every personalization has a subject "
-                "defined.",
-                "subject",
-            )
-        )
-    if "reply_to" in body and "reply_to_list" in body:
-        errors.append(_error("reply_to and reply_to_list cannot both be used", "reply_to"))
-    if any(not c.isascii() for c in body.get("categories", [])):
-        errors.append(_error("categories must be US-ASCII", "categories"))
-    errors += _header_errors(body.get("headers", {}), "headers")
-    return errors
-
-
-def validate(body: Any) -> list[dict[str, Any]]:
-    """SendGrid-shaped errors for a request body; empty when SendGrid would take it."""
-    errors = schema_errors(body)
-    return errors or rule_errors(body)
 
 
 @dataclass(frozen=True)
@@ -242,6 +67,11 @@ class _State:
     faults: deque[tuple[str, float]] = field(default_factory=deque)
     accepted: list[Accepted] = field(default_factory=list)
     requests: int = 0
+    unauthorized: int = 0
+    fast: bool = False  # validate each distinct personalization shape once (same verdict)
+    record: bool = True  # False keeps only the counts (for bench/: a million bodies is a lot)
+    delivered: int = 0  # recipients accepted with 202
+    validating: float = 0.0  # seconds spent validating bodies
     rejected: list[dict[str, Any]] = field(default_factory=list)
     busy: int = 0
     idle: threading.Condition = field(init=False)
@@ -289,7 +119,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, {"errors": list(errors)})
 
     def do_GET(self) -> None:
-        self._errors(405 if self.path == "/v3/mail/send" else 404, _error("not found"))
+        if self.path == "/_fake/stats":  # not SendGrid's: the fake's own counters, for bench/
+            state = self.server.state
+            with state.lock:
+                stats = {"requests": state.requests, "delivered": state.delivered}
+                stats["validating_seconds"] = state.validating
+            self._answer(200, stats)
+            return
+        self._errors(405 if self.path == "/v3/mail/send" else 404, error_entry("not found"))
 
     def do_POST(self) -> None:
         state = self.server.state
@@ -304,14 +141,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self, state: _State) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._errors(413, _error("content too large"))
-            return
         raw = self.rfile.read(length)
+        if length > MAX_BODY_BYTES:
+            self._errors(413, error_entry("content too large"))
+            return
         if self.path != "/v3/mail/send":
-            self._errors(404, _error("not found"))
+            self._errors(404, error_entry("not found"))
         elif self.headers.get("Authorization") != f"Bearer {state.api_key}":
-            self._errors(401, _error(UNAUTHORIZED))
+            with state.lock:
+                state.unauthorized += 1
+            self._errors(401, error_entry(UNAUTHORIZED))
         else:
             self._mail_send(state, raw)
 
@@ -322,11 +161,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw)
         except ValueError:
-            self._errors(400, _error("Bad Request"))
+            self._errors(400, error_entry("Bad Request"))
             return
-        errors = validate(body)
+        started = time.perf_counter()
+        errors = validate(body, fast=state.fast)
+        with state.lock:
+            state.validating += time.perf_counter() - started
         if not errors and not _verified(state.verified_senders, body):
-            self._errors(403, _error(UNVERIFIED, "from"))
+            self._errors(403, error_entry(UNVERIFIED, "from"))
             return
         if errors:
             with state.lock:
@@ -336,7 +178,10 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = body.get("mail_settings", {}).get("sandbox_mode", {}).get("enable") is True
         message_id = None if sandbox else secrets.token_urlsafe(16)[:22]
         with state.lock:
-            state.accepted.append(Accepted(200 if sandbox else 202, message_id, body))
+            accepted = Accepted(200 if sandbox else 202, message_id, body)
+            state.delivered += 0 if sandbox else len(accepted.recipients)
+            if state.record:
+                state.accepted.append(accepted)
         self._answer(
             200 if sandbox else 202, headers={"X-Message-Id": message_id} if message_id else {}
         )
@@ -360,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         else:
             message = "internal server error" if status == 500 else "service unavailable"
-            self._errors(status, _error(message))
+            self._errors(status, error_entry(message))
         return True
 
 
@@ -374,13 +219,21 @@ class FakeSendGrid:
     """The fake server in a thread on 127.0.0.1, a free port; use as a context manager."""
 
     def __init__(
-        self, api_key: str = "SG.fake-key.for-tests", *, verified_senders: Iterable[str] = ()
+        self,
+        api_key: str = "SG.fake-key.for-tests",
+        *,
+        verified_senders: Iterable[str] = (),
+        record: bool = True,
+        fast: bool = False,
     ) -> None:
-        """``verified_senders``: when given, any other From address gets SendGrid's 403."""
+        """``verified_senders``: when given, any other From address gets SendGrid's 403.
+
+        ``record=False`` keeps counts only; ``fast=True`` validates with ``fast_is_valid``.
+        """
         self.api_key = api_key
         self._server = _Server(("127.0.0.1", 0), _Handler)
         senders = frozenset(s.lower() for s in verified_senders) or None
-        self._server.state = _State(api_key, senders)
+        self._server.state = _State(api_key, senders, record=record, fast=fast)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -440,6 +293,12 @@ class FakeSendGrid:
         with self._server.state.lock:
             return self._server.state.requests
 
+    @property
+    def unauthorized(self) -> int:
+        """Requests answered 401 for a wrong or missing API key."""
+        with self._server.state.lock:
+            return self._server.state.unauthorized
+
     def recipients(self, status: int = 202) -> list[str]:
         """Every address accepted for delivery (202), in order, duplicates kept."""
         return [r for a in self.accepted if a.status == status for r in a.recipients]
@@ -448,11 +307,13 @@ class FakeSendGrid:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-key", default="SG.fake-key.for-tests")
+    parser.add_argument("--no-record", action="store_true", help="keep counts, not bodies")
+    parser.add_argument("--fast", action="store_true", help="validate each shape once")
     args = parser.parse_args()
-    with FakeSendGrid(args.api_key) as fake:
+    with FakeSendGrid(args.api_key, record=not args.no_record, fast=args.fast) as fake:
         print(fake.url, flush=True)
         sys.stdin.read()  # serve until the parent closes our stdin
-        print(json.dumps({"requests": fake.requests, "recipients": len(fake.recipients())}))
+        print(json.dumps({"requests": fake.requests}))
 
 
 if __name__ == "__main__":

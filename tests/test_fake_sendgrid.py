@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import random
 import re
 import urllib.error
 import urllib.request
@@ -15,7 +16,8 @@ import pytest
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail, Personalization, To
 
-from tests.fake_sendgrid import SPEC, UNAUTHORIZED, FakeSendGrid
+from tests.fake_sendgrid import UNAUTHORIZED, FakeSendGrid
+from tests.sendgrid_spec import SPEC, fast_is_valid, shape_is_enough, validator
 
 VALID: dict[str, Any] = {
     "personalizations": [{"to": [{"email": "a@example.org", "name": "A"}]}],
@@ -203,3 +205,56 @@ def test_scripted_rate_limit_carries_the_rate_limit_headers(fake):
     assert post(fake, VALID)[0] == 202  # only the next one was scripted
     with pytest.raises(ValueError):
         fake.fail_next(1, 418)
+
+
+def mutations(seed: int = 4) -> Iterator[dict[str, Any]]:
+    """Bodies of 3 personalizations with one value swapped for something of another kind."""
+    rng = random.Random(seed)
+    junk = ["", "x", "a@b", "@", "é" * 3, 0, 1, 2.5, 3.0, True, None, [], ["a"], {}, {"k": "v"}]
+    base = with_changes(
+        personalizations=[
+            {
+                "to": [{"email": f"r{i}@example.org", "name": "R"}],
+                "from": {"email": "sales@example.org"},
+                "cc": [{"email": f"c{i}@example.org"}],
+                "subject": "S",
+                "headers": {"List-Unsubscribe": "<https://x.example/u>"},
+                "substitutions": {"-u-": "https://x.example/u"},
+                "custom_args": {"id": str(i)},
+                "send_at": 1_700_000_000,
+            }
+            for i in range(3)
+        ]
+    )
+    yield base
+    paths = [
+        ("to",), ("to", 0), ("to", 0, "email"), ("to", 0, "name"), ("cc",), ("cc", 0, "email"),
+        ("subject",), ("headers",), ("substitutions",), ("substitutions", "-u-"),
+        ("custom_args",), ("custom_args", "id"), ("send_at",), ("from",), ("from", "email"),
+    ]  # fmt: skip
+    for _ in range(300):
+        body = copy.deepcopy(base)
+        node = body["personalizations"][rng.randrange(3)]
+        *parents, last = rng.choice(paths)
+        for key in parents:
+            node = node[key]
+        node[last] = copy.deepcopy(rng.choice(junk))
+        yield body
+
+
+def test_the_fast_path_reaches_the_same_verdict_as_full_validation():
+    assert shape_is_enough()
+    bodies = [VALID, *(body for body, _, _ in REFUSED.values()), *mutations()]
+    verdicts = [validator().is_valid(body) for body in bodies]
+    assert [fast_is_valid(body) for body in bodies] == verdicts
+    assert 50 < verdicts.count(False) < len(bodies) - 50  # both kinds well represented
+
+
+def test_a_fast_fake_gives_the_same_answers(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with FakeSendGrid(fast=True) as fast:
+        assert post(fast, VALID)[0] == 202
+        for body, message, field in REFUSED.values():
+            status, answer, _ = post(fast, body)
+            assert status == 400
+            assert any(message in e["message"] and e["field"] == field for e in answer["errors"])

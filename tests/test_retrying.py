@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.retrying import backoff_delay, with_retries
+from newsletter.retrying import LONGEST_SERVER_WAIT, backoff_delay, with_retries
 from newsletter.transports.base import DeliveryError
 
 
@@ -69,3 +69,8 @@ def test_backoff_doubles_up_to_the_cap_and_honours_the_servers_word():
     # Retry-After beats max_delay; a little jitter keeps workers apart
     assert backoff_delay(1, base_delay=1, max_delay=5, retry_after=30, jitter=lambda: 0.5) == 30.5
     assert backoff_delay(1, base_delay=1, max_delay=5, retry_after=-3, jitter=lambda: 0.0) == 0
+
+
+def test_an_absurd_server_wait_is_capped():
+    delay = backoff_delay(1, base_delay=1, max_delay=60, retry_after=86_400, jitter=lambda: 0.0)
+    assert delay == LONGEST_SERVER_WAIT

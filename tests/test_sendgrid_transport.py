@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from python_http_client.exceptions import BadRequestsError
@@ -121,7 +122,8 @@ def test_a_wrong_api_key_stops_the_send(fake):
     assert not raised.value.retryable
     assert "SendGrid rejected the API key" in str(raised.value)
     assert UNAUTHORIZED in str(raised.value)
-    assert fake.requests == 0  # and it was tried once: 401 is never retried
+    assert fake.unauthorized == 1  # tried once: a 401 is never retried
+    assert fake.requests == 0
 
 
 def test_an_unverified_sender_stops_the_send_with_sendgrids_reason(fake):
@@ -223,6 +225,28 @@ def test_a_dropped_connection_after_sending_is_uncertain(fake):
     assert "broke before it answered" in str(raised.value)
 
 
+def test_a_request_over_30_mb_is_refused_by_sendgrid_and_not_retried(fake):
+    huge = "<p>" + "x" * (30 * 1024 * 1024) + "</p>"
+    with pytest.raises(DeliveryError) as raised:
+        with_retries(
+            lambda: transport(fake).send(message(html=huge)),
+            attempts=3,
+            base_delay=0,
+            max_delay=0,
+        )
+    assert raised.value.status == 413 and not raised.value.retryable
+    assert "too large: content too large" in str(raised.value)
+    assert fake.requests == 0 and fake.recipients() == []
+
+
+def test_one_transport_can_be_shared_by_several_threads(fake):
+    shared = transport(fake)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda n: shared.send(message(50, start=50 * n)), range(8)))
+    assert len({r.message_id for r in results}) == 8
+    assert sorted(fake.recipients()) == sorted(f"reader{i}@example.org" for i in range(400))
+
+
 def test_sandbox_mode_is_validated_but_delivers_nothing(fake):
     result = transport(fake, sandbox=True).send(message(2))
     assert list(result.accepted) == ["reader0@example.org", "reader1@example.org"]
@@ -246,7 +270,8 @@ def test_categories_and_unsubscribe_group_are_sent(fake):
     [
         ({"subject": "Q3\r\nBcc: everyone@example.org"}, "subject contains a line break"),
         ({"headers": {"X-Campaign": "q3\nBcc: x@example.org"}}, "header X-Campaign"),
-        ({"from_name": "MPAT\r\nNewsletter"}, "line break"),
+        ({"from_name": "MPAT\r\nNewsletter"}, "from: the name contains a line break"),
+        ({"from_email": "newsletter"}, "from: 'newsletter' is not an email address"),
         ({"headers": {"Bad Name": "x"}}, "invalid header name"),
         ({"headers": {"Reply-To": "x@example.org"}}, "does not allow setting the Reply-To"),
     ],
@@ -299,3 +324,7 @@ def test_bad_transport_settings_are_config_errors(fake):
         transport(fake, categories=[f"c{i}" for i in range(11)])
     with pytest.raises(ConfigError, match="US-ASCII"):
         transport(fake, categories=["événements"])
+    with pytest.raises(ConfigError, match="http"):
+        SendGridTransport("SG.key", host="api.sendgrid.com")
+    with pytest.raises(ConfigError, match="positive"):
+        transport(fake, asm_group_id=0)

@@ -21,8 +21,11 @@ The SDK's client shares one header dict between calls, so each thread gets its o
 from __future__ import annotations
 
 import email.utils
+import functools
 import http.client
 import json
+import math
+import re
 import socket
 import threading
 import time
@@ -47,6 +50,7 @@ RESERVED_HEADERS = frozenset(
         "Content-Transfer-Encoding", "To", "From", "Subject", "Reply-To", "CC", "BCC",
     )
 )  # fmt: skip
+HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable US-ASCII except ':'
 FATAL = {
     401: "SendGrid rejected the API key (check NEWSLETTER_SENDGRID_API_KEY, Mail Send scope)",
     403: "SendGrid refused to send",
@@ -59,72 +63,103 @@ def _refuse(problem: str) -> DeliveryError:
     return DeliveryError(f"not sent to SendGrid: {problem}")
 
 
+class _Problem(ValueError):
+    """Something in a Message SendGrid would refuse; the caller adds where it is."""
+
+
 def check_categories(categories: Iterable[str]) -> list[str]:
     """Categories as SendGrid takes them: at most 10, unique, US-ASCII, 1 to 255 characters."""
     found = list(dict.fromkeys(categories))
     if len(found) > MAX_CATEGORIES:
-        raise ValueError(f"{len(found)} categories; SendGrid takes at most {MAX_CATEGORIES}")
+        raise _Problem(f"{len(found)} categories; SendGrid takes at most {MAX_CATEGORIES}")
     for category in found:
         if not isinstance(category, str) or not 0 < len(category) <= 255:
-            raise ValueError(f"category {category!r} must be 1 to 255 characters")
+            raise _Problem(f"category {category!r} must be 1 to 255 characters")
         if not category.isascii() or "\r" in category or "\n" in category:
-            raise ValueError(f"category {category!r} must be printable US-ASCII")
+            raise _Problem(f"category {category!r} must be printable US-ASCII")
     return found
 
 
-def _header_safe(what: str, value: str) -> str:
+def _one_line(what: str, value: str) -> str:
     if "\r" in value or "\n" in value:
-        raise _refuse(f"{what} contains a line break (CR/LF): {value[:60]!r}")
+        raise _Problem(f"{what} contains a line break (CR/LF): {value[:60]!r}")
     return value
 
 
-def _headers(headers: Mapping[str, str], where: str) -> dict[str, str]:
+@functools.lru_cache(maxsize=256)  # the same few names come with every recipient
+def _header_name(name: object) -> str:
+    """A header name is printable US-ASCII without ':' (RFC 5322), and not one SendGrid owns."""
+    if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+        raise _Problem(f"invalid header name {name!r}")
+    if name.lower() in RESERVED_HEADERS:
+        raise _Problem(f"SendGrid does not allow setting the {name} header")
+    return name
+
+
+def _headers(headers: Mapping[str, str]) -> dict[str, str]:
     checked = {}
     for name, value in headers.items():
-        if not isinstance(name, str) or not name or not name.isascii() or ":" in name:
-            raise _refuse(f"{where}: invalid header name {name!r}")
-        if any(c.isspace() for c in name):
-            raise _refuse(f"{where}: invalid header name {name!r}")
-        if name.lower() in RESERVED_HEADERS:
-            raise _refuse(f"{where}: SendGrid does not allow setting the {name} header")
-        checked[name] = _header_safe(f"{where}: header {name}", str(value))
+        _header_name(name)
+        text = value if type(value) is str else str(value)
+        checked[name] = _one_line(f"header {name}", text)
     return checked
 
 
-def _string_map(values: Mapping[str, Any], what: str, where: str) -> dict[str, str]:
+def _string_map(values: Mapping[str, Any], what: str) -> dict[str, str]:
     """Keys must be strings; values are cast to strings (SendGrid rejects numbers)."""
     result = {}
+    chars = 0
     for key, value in values.items():
-        if not isinstance(key, str) or not key:
-            raise _refuse(f"{where}: {what} key {key!r} is not a non-empty string")
-        result[key] = str(value)
-    if sum(len(k.encode()) + len(v.encode()) for k, v in result.items()) >= MAX_ARGS_BYTES:
-        raise _refuse(f"{where}: {what} add up to {MAX_ARGS_BYTES} bytes or more")
+        if type(key) is not str or not key:
+            raise _Problem(f"{what} key {key!r} is not a non-empty string")
+        text = value if type(value) is str else str(value)
+        result[key] = text
+        chars += len(key) + len(text)
+    # a character is at most 4 bytes in UTF-8: count bytes only when it could matter
+    if chars * 4 >= MAX_ARGS_BYTES:
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in result.items())
+        if size >= MAX_ARGS_BYTES:
+            raise _Problem(f"{what} add up to {MAX_ARGS_BYTES} bytes or more")
     return result
 
 
-def _address(email_address: str, name: str, where: str) -> dict[str, str]:
-    if not email_address or "@" not in email_address:
-        raise _refuse(f"{where}: {email_address!r} is not an email address")
-    entry = {"email": _header_safe(where, email_address)}
-    # SendGrid refuses names containing ';' or ','; they are display names only.
-    clean = _header_safe(f"{where}: name", name).replace(";", " ").replace(",", " ").strip()
-    if clean:
-        entry["name"] = " ".join(clean.split())
+def _address(email_address: str, name: str) -> dict[str, str]:
+    if "@" not in email_address:
+        raise _Problem(f"{email_address!r} is not an email address")
+    entry = {"email": _one_line("the address", email_address)}
+    if name:
+        # SendGrid refuses names containing ';' or ','; they are display names only.
+        clean = _one_line("the name", name).replace(";", " ").replace(",", " ")
+        if clean.strip():
+            entry["name"] = " ".join(clean.split())
     return entry
 
 
-def personalization(recipient: Recipient, index: int) -> dict[str, Any]:
+def personalization(recipient: Recipient) -> dict[str, Any]:
     """One recipient's envelope: to, headers, substitutions, custom_args."""
-    where = f"recipient {index} ({recipient.email})"
-    entry: dict[str, Any] = {"to": [_address(recipient.email, recipient.name, where)]}
+    entry: dict[str, Any] = {"to": [_address(recipient.email, recipient.name)]}
     if recipient.headers:
-        entry["headers"] = _headers(recipient.headers, where)
+        entry["headers"] = _headers(recipient.headers)
     if recipient.substitutions:
-        entry["substitutions"] = _string_map(recipient.substitutions, "substitutions", where)
+        entry["substitutions"] = _string_map(recipient.substitutions, "substitutions")
     if recipient.custom_args:
-        entry["custom_args"] = _string_map(recipient.custom_args, "custom_args", where)
+        entry["custom_args"] = _string_map(recipient.custom_args, "custom_args")
     return entry
+
+
+def _personalizations(recipients: Sequence[Recipient]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    found = []
+    for index, recipient in enumerate(recipients):
+        try:
+            key = recipient.email.strip().lower()
+            if key in seen:
+                raise _Problem("the address appears twice in one request")
+            seen.add(key)
+            found.append(personalization(recipient))
+        except _Problem as problem:
+            raise _refuse(f"recipient {index} ({recipient.email!r}): {problem}") from None
+    return found
 
 
 def _content(message: Message) -> list[dict[str, str]]:
@@ -134,7 +169,7 @@ def _content(message: Message) -> list[dict[str, str]]:
         if value
     ]
     if not content:
-        raise _refuse("the message has neither text nor HTML")
+        raise _Problem("the message has neither text nor HTML")
     return content
 
 
@@ -152,32 +187,11 @@ def request_body(
         raise _refuse(f"{count} recipients in one message; 1 to {max_batch} allowed")
     if not message.subject.strip():
         raise _refuse("the subject is empty")
-    seen: set[str] = set()
-    personalizations = []
-    for index, recipient in enumerate(message.recipients):
-        key = recipient.email.strip().lower()
-        if key in seen:
-            raise _refuse(f"{recipient.email} appears twice in one request")
-        seen.add(key)
-        personalizations.append(personalization(recipient, index))
-    body: dict[str, Any] = {
-        "personalizations": personalizations,
-        "from": _address(message.from_email, message.from_name, "from"),
-        "subject": _header_safe("subject", message.subject),
-        "content": _content(message),
-    }
-    if message.reply_to:
-        body["reply_to"] = {"email": _header_safe("reply_to", message.reply_to)}
-    if message.headers:
-        body["headers"] = _headers(message.headers, "message")
-    if message.custom_args:
-        body["custom_args"] = _string_map(message.custom_args, "custom_args", "message")
+    body: dict[str, Any] = {"personalizations": _personalizations(message.recipients)}
     try:
-        all_categories = check_categories([*categories, *message.categories])
-    except ValueError as exc:
-        raise _refuse(str(exc)) from exc
-    if all_categories:
-        body["categories"] = all_categories
+        _message_fields(body, message, [*categories, *message.categories])
+    except _Problem as problem:
+        raise _refuse(str(problem)) from None
     if asm_group_id is not None:
         body["asm"] = {"group_id": asm_group_id}
     if sandbox:
@@ -185,10 +199,32 @@ def request_body(
     return body
 
 
+def _message_fields(body: dict[str, Any], message: Message, categories: list[str]) -> None:
+    """The parts of the body that are the same for every recipient."""
+    try:
+        body["from"] = _address(message.from_email, message.from_name)
+    except _Problem as problem:
+        raise _Problem(f"from: {problem}") from None
+    body["subject"] = _one_line("the subject", message.subject)
+    body["content"] = _content(message)
+    if message.reply_to:
+        body["reply_to"] = {"email": _one_line("reply_to", message.reply_to)}
+    if message.headers:
+        body["headers"] = _headers(message.headers)
+    if message.custom_args:
+        body["custom_args"] = _string_map(message.custom_args, "message custom_args")
+    all_categories = check_categories(categories)
+    if all_categories:
+        body["categories"] = all_categories
+
+
 def _retry_after(headers: Any, now: float) -> float | None:
     """Seconds to wait, from ``Retry-After`` (seconds or a date) or ``X-RateLimit-Reset``."""
-    if headers is None:
-        return None
+    wait = _server_wait(headers, now) if headers is not None else None
+    return wait if wait is None or math.isfinite(wait) else None
+
+
+def _server_wait(headers: Any, now: float) -> float | None:
     value = headers.get("Retry-After")
     if value:
         try:
@@ -271,8 +307,12 @@ class SendGridTransport:
             raise ConfigError("SendGrid needs an API key: set NEWSLETTER_SENDGRID_API_KEY")
         if not 1 <= max_batch <= MAX_BATCH:
             raise ConfigError(f"sendgrid_batch_size must be 1 to {MAX_BATCH}, not {max_batch}")
-        if timeout <= 0:
+        if not timeout > 0:
             raise ConfigError("sendgrid_timeout must be more than 0 seconds")
+        if not host.startswith(("https://", "http://")):
+            raise ConfigError(f"sendgrid_host must be an http(s) URL, not {host!r}")
+        if asm_group_id is not None and asm_group_id < 1:
+            raise ConfigError(f"sendgrid_asm_group_id must be a positive id, not {asm_group_id}")
         try:
             self.categories = check_categories(categories)
         except ValueError as exc:
@@ -323,7 +363,7 @@ class SendGridTransport:
                 "the batch may have been accepted, so it is not sent again",
                 uncertain=True,
             ) from None
-        except (http.client.HTTPException, ConnectionError) as exc:
+        except (http.client.HTTPException, OSError) as exc:  # reset, TLS trouble mid-answer
             raise DeliveryError(
                 f"the connection to SendGrid at {self.host} broke before it answered "
                 f"({type(exc).__name__}); the batch may have been accepted, so it is not "
