@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     send_retry_max_delay: float = Field(
         120.0, ge=0, description="Longest wait between two tries, in seconds."
     )
+    send_concurrency: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Batches a send process has in flight at once (one per worker thread).",
+    )
     send_inflight_lease: float = Field(
         3600.0,
         gt=0,

@@ -31,13 +31,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:
-    """BEGIN, or BEGIN IMMEDIATE for a connection with ``execution_options(immediate=True)``.
+    """Every SQLite transaction takes the write lock when it begins (BEGIN IMMEDIATE).
 
-    IMMEDIATE takes SQLite's write lock at the start, so a read-then-write transaction (claiming
-    a batch of recipients) cannot interleave with another process doing the same.
+    With a plain (deferred) BEGIN, a transaction that reads and then writes fails at once with
+    "database is locked" when another process wrote in between (WAL cannot upgrade a stale
+    snapshot, and busy_timeout does not help). IMMEDIATE waits for the lock instead, up to
+    busy_timeout, so concurrent senders, cron ticks and web requests queue rather than fail.
+    Readers outside a transaction are never blocked (WAL).
     """
-    immediate = connection.get_execution_options().get("immediate", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> sa.Engine:

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session, select
 
 from newsletter.errors import SendError
 from newsletter.models import (
@@ -234,48 +235,49 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
     ``BEGIN IMMEDIATE`` makes the claim exclusive.
     """
     now = utcnow()
-    with engine.connect() as connection:
-        connection = connection.execution_options(immediate=True)
-        with connection.begin():
-            pick = (
-                sa.select(D.c.id)
-                .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.pending.value)
-                .order_by(D.c.id)
-                .limit(size)
+    with engine.connect() as connection, connection.begin():
+        pick = (
+            sa.select(
+                D.c.id, D.c.subscriber_id, D.c.email, S.c.email, S.c.name, S.c.key, S.c.status
             )
-            if connection.dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            ids = list(connection.execute(pick).scalars())
-            if not ids:
-                return Batch([], 0)
-            rows = connection.execute(
-                sa.select(
-                    D.c.id, D.c.subscriber_id, D.c.email, S.c.email, S.c.name, S.c.key, S.c.status
+            .select_from(D.outerjoin(S, D.c.subscriber_id == S.c.id))
+            .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.pending.value)
+            .order_by(D.c.id)
+            .limit(size)
+        )
+        if connection.dialect.name == "postgresql":
+            pick = pick.with_for_update(of=D, skip_locked=True)
+        rows = connection.execute(pick).all()
+        if not rows:
+            return Batch([], 0)
+        claimed, skipped = _split(rows)
+        for reason, skip_ids in skipped.items():
+            connection.execute(
+                D.update()
+                .where(D.c.id.in_(skip_ids))
+                .values(status=DeliveryStatus.skipped.value, last_error=reason, updated_at=now)
+            )
+        if claimed:
+            connection.execute(
+                D.update()
+                .where(_among([c.delivery_id for c in claimed], connection.dialect.name))
+                .values(
+                    status=DeliveryStatus.in_flight.value,
+                    claimed_by=worker,
+                    claimed_at=now,
+                    attempts=D.c.attempts + 1,
+                    updated_at=now,
                 )
-                .select_from(D.outerjoin(S, D.c.subscriber_id == S.c.id))
-                .where(D.c.id.in_(ids))
-                .order_by(D.c.id)
-            ).all()
-            claimed, skipped = _split(rows)
-            for reason, skip_ids in skipped.items():
-                connection.execute(
-                    D.update()
-                    .where(D.c.id.in_(skip_ids))
-                    .values(status=DeliveryStatus.skipped.value, last_error=reason, updated_at=now)
-                )
-            if claimed:
-                connection.execute(
-                    D.update()
-                    .where(D.c.id.in_([c.delivery_id for c in claimed]))
-                    .values(
-                        status=DeliveryStatus.in_flight.value,
-                        claimed_by=worker,
-                        claimed_at=now,
-                        attempts=D.c.attempts + 1,
-                        updated_at=now,
-                    )
-                )
+            )
     return Batch(claimed, sum(len(v) for v in skipped.values()))
+
+
+def _among(ids: list[int], dialect: str) -> sa.ColumnElement[bool]:
+    """``id IN (...)``; on PostgreSQL one array parameter instead of a thousand."""
+    if dialect == "postgresql":
+        array = sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Integer))
+        return cast(sa.ColumnElement[bool], D.c.id == sa.any_(array))
+    return cast(sa.ColumnElement[bool], D.c.id.in_(ids))
 
 
 def _split(
@@ -303,19 +305,25 @@ def _split(
 
 def settle(
     engine: sa.Engine,
-    delivery_ids: Sequence[int],
+    send_id: int,
+    worker: str,
     status: DeliveryStatus,
     *,
     message_id: str = "",
     error: str = "",
 ) -> None:
-    """Record how a claimed batch ended: accepted, failed, uncertain, or back to pending."""
-    if not delivery_ids:
-        return
+    """Record how the worker's batch in flight ended: accepted, failed, uncertain, or pending.
+
+    A worker has one batch in flight at a time, so its in-flight rows are exactly that batch.
+    """
     with engine.begin() as connection:
         connection.execute(
             D.update()
-            .where(D.c.id.in_(list(delivery_ids)))
+            .where(
+                D.c.send_id == send_id,
+                D.c.claimed_by == worker,
+                D.c.status == DeliveryStatus.in_flight.value,
+            )
             .values(
                 status=status.value,
                 message_id=message_id,
@@ -375,22 +383,3 @@ def close(engine: sa.Engine, send_id: int, status: SendStatus, error: str = "") 
         send.finished_at = utcnow() if status == SendStatus.finished else None
         session.add(send)
         session.commit()
-
-
-def sends_of(session: Session, slug: str) -> list[Send]:
-    return list(
-        session.exec(select(Send).where(Send.issue_slug == slug).order_by(col(Send.started_at)))
-    )
-
-
-def tally(session: Session, send_id: int) -> dict[str, dict[str, int]]:
-    """status -> {reason: count} for one send (reason is '' for rows without an error)."""
-    rows = session.execute(
-        sa.select(D.c.status, D.c.last_error, sa.func.count())
-        .where(D.c.send_id == send_id)
-        .group_by(D.c.status, D.c.last_error)
-    ).all()
-    counts: dict[str, dict[str, int]] = {}
-    for status, reason, count in rows:
-        counts.setdefault(str(status), {})[str(reason or "")] = int(count)
-    return counts

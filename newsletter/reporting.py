@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
-from newsletter.ledger import sends_of, tally
-from newsletter.models import DeliveryStatus
+from newsletter.ledger import D
+from newsletter.models import DeliveryStatus, Send
 
 COUNTED = ("accepted", "failed", "uncertain", "skipped", "pending", "in_flight")
 
@@ -39,3 +40,22 @@ def report(session: Session, slug: str) -> list[dict[str, Any]]:
         row["last_error"] = send.last_error
         rows.append(row)
     return rows
+
+
+def sends_of(session: Session, slug: str) -> list[Send]:
+    return list(
+        session.exec(select(Send).where(Send.issue_slug == slug).order_by(col(Send.started_at)))
+    )
+
+
+def tally(session: Session, send_id: int) -> dict[str, dict[str, int]]:
+    """status -> {reason: count} for one send (reason is '' for rows without an error)."""
+    rows = session.execute(
+        sa.select(D.c.status, D.c.last_error, sa.func.count())
+        .where(D.c.send_id == send_id)
+        .group_by(D.c.status, D.c.last_error)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for status, reason, count in rows:
+        counts.setdefault(str(status), {})[str(reason or "")] = int(count)
+    return counts

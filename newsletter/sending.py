@@ -8,8 +8,10 @@ and custom args (send id, subscriber id: strings, no personal data).
 from __future__ import annotations
 
 import html as html_lib
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -78,6 +80,8 @@ class Sender:
         self.tokens = Tokens.from_settings(settings)
         self.worker = ledger.worker_id()
         self.batch_size = transport.max_batch
+        self._wanted: set[str] | None = None
+        self._lock = threading.Lock()
 
     def start_live(self, compiled: CompiledIssue) -> Send:
         return ledger.start_live(
@@ -95,27 +99,52 @@ class Sender:
             self.engine, send.id, lease=lease, resend_uncertain=self.options.resend_uncertain
         )
         progress = Progress(audience=send.audience)
-        while batch := ledger.claim(self.engine, send.id, self.worker, self.batch_size):
-            progress.skipped += batch.skipped
-            try:
-                if batch.recipients:
-                    self._deliver(send, batch.recipients, progress)
-            except DeliveryError as exc:
-                ledger.close(self.engine, send.id, SendStatus.stopped, str(exc))
-                raise SendError(_stopped(exc, send)) from exc
-            progress.batches += 1
-            if self.options.on_batch:
-                self.options.on_batch(progress)
+        stop = threading.Event()
+        count = max(1, self.settings.send_concurrency)
+        workers = [self.worker] + [ledger.worker_id() for _ in range(count - 1)]
+        with ThreadPoolExecutor(count, thread_name_prefix="send") as pool:
+            futures = [pool.submit(self._loop, send, w, progress, stop) for w in workers]
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None and not isinstance(error, DeliveryError):
+                raise error
+        stopped = next((e for e in errors if isinstance(e, DeliveryError)), None)
+        if stopped is not None:
+            ledger.close(self.engine, send.id, SendStatus.stopped, str(stopped))
+            raise SendError(_stopped(stopped, send)) from stopped
         if ledger.outstanding(self.engine, send.id) == 0:
             ledger.close(self.engine, send.id, SendStatus.finished)
         return progress
 
-    def _deliver(self, send: Send, batch: list[Claimed], progress: Progress) -> None:
-        ids = [c.delivery_id for c in batch]
+    def _loop(self, send: Send, worker: str, progress: Progress, stop: threading.Event) -> None:
+        """One worker: claim a batch, deliver it, repeat; at most one batch in flight."""
+        assert send.id is not None
+        while not stop.is_set():
+            batch = ledger.claim(self.engine, send.id, worker, self.batch_size)
+            if not batch:
+                return
+            try:
+                if batch.recipients:
+                    self._deliver(send, worker, batch.recipients, progress)
+            except DeliveryError:
+                stop.set()  # the other workers finish the batch they have, then stop too
+                raise
+            with self._lock:
+                progress.skipped += batch.skipped
+                progress.batches += 1
+                if self.options.on_batch:
+                    self.options.on_batch(progress)
+
+    def _deliver(self, send: Send, worker: str, batch: list[Claimed], progress: Progress) -> None:
+        assert send.id is not None
         message = self._message(send, batch)
 
         def count_retry(error: DeliveryError, attempt: int, delay: float) -> None:
-            progress.retries += 1
+            self._count(progress, "retries", 1)
+
+        def settle(status: DeliveryStatus, **detail: str) -> None:
+            assert send.id is not None
+            ledger.settle(self.engine, send.id, worker, status, **detail)
 
         try:
             result = with_retries(
@@ -128,20 +157,28 @@ class Sender:
             )
         except DeliveryError as exc:
             if exc.uncertain:
-                ledger.settle(self.engine, ids, DeliveryStatus.uncertain, error=str(exc))
-                progress.uncertain += len(ids)
+                settle(DeliveryStatus.uncertain, error=str(exc))
+                self._count(progress, "uncertain", len(batch))
                 return
             if exc.fatal or exc.retryable:  # nobody in this batch got it: resumable
-                ledger.settle(self.engine, ids, DeliveryStatus.pending, error=str(exc))
+                settle(DeliveryStatus.pending, error=str(exc))
                 raise
-            ledger.settle(self.engine, ids, DeliveryStatus.failed, error=str(exc))
-            progress.failed += len(ids)
+            settle(DeliveryStatus.failed, error=str(exc))
+            self._count(progress, "failed", len(batch))
             return
-        ledger.settle(self.engine, ids, DeliveryStatus.accepted, message_id=result.message_id or "")
-        progress.accepted += len(ids)
+        settle(DeliveryStatus.accepted, message_id=result.message_id or "")
+        self._count(progress, "accepted", len(batch))
+
+    def _count(self, progress: Progress, field: str, n: int) -> None:
+        with self._lock:
+            setattr(progress, field, getattr(progress, field) + n)
 
     def _message(self, send: Send, batch: list[Claimed]) -> Message:
         settings = self.settings
+        if self._wanted is None:  # the placeholders this send's content uses, found once
+            self._wanted = set(PLACEHOLDER.findall(send.text)) | {
+                name.removesuffix("_html") for name in PLACEHOLDER.findall(send.html)
+            }
         return Message(
             subject=send.subject,
             html=send.html,
@@ -165,7 +202,8 @@ class Sender:
             "view_url": f"{base}/archive/{send.issue_slug}",
         }
         substitutions: dict[str, str] = {}
-        for name, value in values.items():
+        for name in self._wanted or ():
+            value = values[name]
             substitutions[placeholder(name)] = value
             substitutions[placeholder(name + "_html")] = html_lib.escape(value, quote=True)
         custom_args = {"send_id": str(send.id)}

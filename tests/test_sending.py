@@ -179,6 +179,7 @@ def _use_fake(monkeypatch, fake: FakeSendGrid, *, batch: int) -> None:
     monkeypatch.setenv("NEWSLETTER_SENDGRID_TIMEOUT", "5")
     monkeypatch.setenv("NEWSLETTER_SEND_RETRY_BASE_DELAY", "0.01")
     monkeypatch.setenv("NEWSLETTER_SEND_RETRY_MAX_DELAY", "0.05")
+    monkeypatch.setenv("NEWSLETTER_SEND_CONCURRENCY", "1")  # batches in a predictable order
 
 
 def test_sendgrid_send_with_rate_limits_and_errors_retried(sending, monkeypatch):
