@@ -125,13 +125,26 @@ def main() -> None:
     parser.add_argument("count", nargs="?", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2, help="send_concurrency (workers)")
-    parser.add_argument("--database-url", default=None, help="e.g. a PostgreSQL URL (tables are dropped!)")
+    parser.add_argument(
+        "--database-url", default=None, help="e.g. a PostgreSQL URL (tables are dropped!)"
+    )
     args = parser.parse_args()
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
     api_key = "SG.bench-key.for-the-fake"
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_sendgrid", "--api-key", api_key, "--fast", "--no-record"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.fake_sendgrid",
+            "--api-key",
+            api_key,
+            "--fast",
+            "--no-record",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert fake.stdout is not None and fake.stdin is not None
     fake_url = fake.stdout.readline().strip()
