@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,12 +41,49 @@ class PostData:
 
 
 @dataclass
+class Fetched:
+    """What a remote source answered: its posts, and what to remember for the next sync.
+
+    ``complete`` says the posts are every post the source has (so pruning is safe);
+    ``not_modified`` that a conditional request found nothing new.
+    """
+
+    posts: list[PostData] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+    not_modified: bool = False
+    etag: str = ""
+    last_modified: str = ""
+    newest_modified_at: datetime | None = None
+
+
+@dataclass
 class SyncResult:
     source: str
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    not_modified: bool = False
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+MAX_SLUG = 80
+
+
+def make_slug(*candidates: str, fallback: str) -> str:
+    """The first candidate that makes an ASCII slug (accents dropped), else ``fallback``.
+
+    Thai, Khmer or Chinese titles make no ASCII slug, so such posts get ``fallback``
+    (the source name and the post's id), which stays stable across syncs.
+    """
+    for candidate in candidates:
+        ascii_text = unicodedata.normalize("NFKD", candidate).encode("ascii", "ignore").decode()
+        slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")[:MAX_SLUG].strip("-")
+        if len(slug) >= 3 and len(slug) * 2 >= len(candidate.strip()):
+            return slug
+    return _NOT_SLUG.sub("-", fallback.lower()).strip("-")[:MAX_SLUG]
 
 
 def upsert_posts(
