@@ -343,6 +343,9 @@ def test_same_url_from_two_sources_is_one_post(site, monkeypatch):
         _wp(site),
         {"name": "feed", "type": "feed", "url": f"{site.url}/feed/"},
     )
-    assert run_cli("content", "sync")[0] == 0
+    code, out, err = run_cli("content", "sync")
+    assert code == 0 and "feed: 0 new" in out
+    assert "3 posts have the URL of a post stored from another source" in err
     urls = [p.url for p in _posts().values()]
     assert len(urls) == len(set(urls)) == 243
+    assert {p.source for p in _posts().values()} == {"site"}

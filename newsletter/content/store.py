@@ -91,27 +91,37 @@ def upsert_posts(
 ) -> SyncResult:
     """Store a source's posts: new ones are added, changed ones updated, none duplicated.
 
-    Posts are matched by (source, source_id), then by URL. The caller's session commits, so a
-    sync is all or nothing per source.
+    Posts are matched by (source, source_id), then by URL. A post whose URL another source
+    stored first stays with that source (a warning says so). The caller's session commits, so a
+    sync is all or nothing per source. The matching posts and the slugs in use are read in a few
+    queries up front, so a sync of thousands of posts does not cost a query per post.
     """
+    batch = list(posts)
     result = SyncResult(source)
     existing = {p.source_id: p for p in session.exec(select(Post).where(Post.source == source))}
-    seen: set[str] = set()
+    by_url = _posts_by_url(session, {d.url for d in batch if d.source_id not in existing})
+    slugs = set(session.exec(select(Post.slug)))
+    kept: set[int] = set()
+    elsewhere: list[str] = []
     now = utcnow()
-    for data in posts:
-        seen.add(data.source_id)
+    for data in batch:
         digest = data.content_hash()
-        post = existing.get(data.source_id) or _by_url(session, data.url)
+        post = existing.get(data.source_id) or by_url.get(data.url)
+        if post is not None and post.source != source:
+            elsewhere.append(post.slug)  # the source that stored it first keeps it
+            continue
         if post is None:
             post = Post(
-                slug=_free_slug(session, data.slug),
+                slug=_free_slug(slugs, data.slug),
                 source=source,
                 source_id=data.source_id,
                 content_hash="",
                 **_columns(data),
             )
+            slugs.add(post.slug)
             result.created.append(post.slug)
         elif post.content_hash == digest:
+            kept.add(id(post))
             result.unchanged.append(post.slug)
             continue
         else:
@@ -119,13 +129,20 @@ def upsert_posts(
                 setattr(post, name, value)
             post.source, post.source_id = source, data.source_id
             result.updated.append(post.slug)
+        existing[data.source_id] = by_url[data.url] = post
+        kept.add(id(post))
         post.content_hash = digest
         post.synced_at = now
         session.add(post)
-        session.flush()
+    session.flush()
+    if elsewhere:
+        result.warnings.append(
+            f"{len(elsewhere)} posts have the URL of a post stored from another source and were "
+            f"left to it: {', '.join(elsewhere[:5])}" + (", ..." if len(elsewhere) > 5 else "")
+        )
     if prune:
-        for source_id, post in existing.items():
-            if source_id not in seen:
+        for post in {id(p): p for p in existing.values()}.values():
+            if id(post) not in kept:
                 result.pruned.append(post.slug)
                 session.delete(post)
     return result
@@ -147,14 +164,19 @@ def _columns(data: PostData) -> dict[str, Any]:
     }
 
 
-def _by_url(session: Session, url: str) -> Post | None:
-    return session.exec(select(Post).where(Post.url == url)).first() if url else None
+def _posts_by_url(session: Session, urls: set[str], chunk: int = 500) -> dict[str, Post]:
+    wanted = sorted(u for u in urls if u)
+    found: dict[str, Post] = {}
+    for i in range(0, len(wanted), chunk):
+        statement = select(Post).where(col(Post.url).in_(wanted[i : i + chunk]))
+        found.update((p.url, p) for p in session.exec(statement))
+    return found
 
 
-def _free_slug(session: Session, slug: str) -> str:
+def _free_slug(taken: set[str], slug: str) -> str:
     """``slug``, or ``slug-2``, ``slug-3``... when another post already has it."""
     candidate, n = slug, 1
-    while session.exec(select(Post.id).where(Post.slug == candidate)).first() is not None:
+    while candidate in taken:
         n += 1
         candidate = f"{slug}-{n}"
     return candidate
