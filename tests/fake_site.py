@@ -108,7 +108,8 @@ class FakeSite:
             time.sleep(self.delay)
         if self.statuses:
             status = self.statuses.pop(0)
-            return status, "application/json", {}, b'{"code":"error","message":"Oops"}'
+            extra = {"Retry-After": "0"} if status == 429 else {}
+            return status, "application/json", extra, b'{"code":"error","message":"Oops"}'
         if self.html:
             page = b"<!DOCTYPE html><html><body><h1>Maintenance</h1></body></html>"
             return 200, "text/html; charset=UTF-8", {}, page
@@ -187,13 +188,20 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a client that gave up (the timeout tests) is expected, and a traceback on
+        stderr would land in whatever CLI output a later test is capturing."""
+
+
 class Serving:
     """``with Serving(site) as url:`` serves ``site`` on 127.0.0.1 at a free port."""
 
     def __init__(self, site: FakeSite) -> None:
         handler = type("Handler", (_Handler,), {"site": site})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), handler)
         site.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.site = site
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

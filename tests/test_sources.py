@@ -301,8 +301,8 @@ def test_faults_give_one_line_and_leave_store_unchanged(site, monkeypatch, fault
     assert {k: after[k].content_hash for k in before} == before
 
 
-def test_retries_a_500_then_succeeds(site, monkeypatch):
-    site.statuses = [503, 500]
+def test_retries_429_and_5xx_then_succeeds(site, monkeypatch):
+    site.statuses = [503, 429]
     _sources(monkeypatch, _wp(site))
     code, out, err = run_cli("content", "sync")
     assert code == 0 and "243 new" in out, err
@@ -349,3 +349,12 @@ def test_same_url_from_two_sources_is_one_post(site, monkeypatch):
     urls = [p.url for p in _posts().values()]
     assert len(urls) == len(set(urls)) == 243
     assert {p.source for p in _posts().values()} == {"site"}
+
+
+def test_dates_are_stored_in_utc_and_listed_in_the_timezone(site, monkeypatch):
+    site.posts[0].date_gmt = "2016-10-31T20:00:00"  # 1 November, 03:00 in Bangkok
+    _sources(monkeypatch, _wp(site))
+    run_cli("content", "sync")
+    assert _posts("site")["1"].published_at.isoformat() == "2016-10-31T20:00:00+00:00"
+    code, out, _ = run_cli("content", "list", "--since", "2016-11-01", "--until", "2016-11-02")
+    assert code == 0 and "2016-11-01" in out and "commit-workshop" in out
