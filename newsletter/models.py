@@ -70,6 +70,7 @@ class SourceState(SQLModel, table=True):
     __tablename__ = "source_state"
 
     name: str = Field(max_length=100, primary_key=True)
+    config_hash: str = Field(default="", max_length=64)
     etag: str = ""
     last_modified: str = ""
     newest_modified_at: datetime | None = _utc_column(nullable=True)

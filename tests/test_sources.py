@@ -358,3 +358,43 @@ def test_dates_are_stored_in_utc_and_listed_in_the_timezone(site, monkeypatch):
     assert _posts("site")["1"].published_at.isoformat() == "2016-10-31T20:00:00+00:00"
     code, out, _ = run_cli("content", "list", "--since", "2016-11-01", "--until", "2016-11-02")
     assert code == 0 and "2016-11-01" in out and "commit-workshop" in out
+
+
+def test_wordpress_post_without_title_or_date_is_imported_with_warning(site, monkeypatch):
+    site.posts[0].title = ""
+    site.posts[1].date_gmt = "0000-00-00 00:00:00"
+    site.posts[2].slug = ""
+    site.posts[2].title = "Hội thảo Đà Nẵng về buôn bán người"
+    _sources(monkeypatch, _wp(site))
+    code, out, err = run_cli("content", "sync")
+    assert code == 0 and "243 new" in out
+    fallback = "Delegates in Bangkok Six governments met. Report"
+    assert f"warning: site: post 1 has no title; using {fallback!r}" in err
+    assert "warning: site: post 2 date_gmt is not a date ('0000-00-00 00:00:00')" in err
+    posts = _posts("site")
+    assert posts["1"].title == fallback
+    assert posts["2"].published_at.year >= 2026  # the time of the sync
+    assert posts["3"].slug == "hoi-thao-da-nang-ve-buon-ban-nguoi"
+
+
+def test_feed_entry_without_link_is_skipped_with_warning(site, monkeypatch):
+    items = "<item><title>No link</title><description>x</description></item>"
+    site.feeds["/nolink.xml"] = rss(site.url, [FEATURE], extra_items=items)
+    _sources(monkeypatch, {"name": "nolink", "type": "feed", "url": f"{site.url}/nolink.xml"})
+    code, out, err = run_cli("content", "sync")
+    assert code == 0 and "nolink: 1 new" in out
+    assert "warning: nolink: entry 2 skipped: it has no http(s) link" in err
+
+
+def test_changed_filters_mean_a_full_sync(site, monkeypatch):
+    _sources(monkeypatch, _wp(site, categories=["research"]))
+    run_cli("content", "sync")
+    assert set(_posts("site")) == {"2"}
+    _sources(monkeypatch, _wp(site))
+    site.requests.clear()
+    code, out, _ = run_cli("content", "sync")
+    assert code == 0 and "242 new" in out
+    assert all("modified_after" not in q for q in _post_requests(site))
+    site.requests.clear()
+    run_cli("content", "sync")
+    assert all("modified_after" in q for q in _post_requests(site))

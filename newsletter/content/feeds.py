@@ -54,7 +54,11 @@ def read_feed(
     )
     wanted = {term_slug(c) for c in categories}
     for number, entry in enumerate(parsed.entries, start=1):
-        post = _post(fetcher.source, url, entry, number, fetched.warnings, summary_length)
+        link = str(entry.get("link") or "")
+        if not link.startswith(("http://", "https://")):
+            fetched.warnings.append(f"entry {number} skipped: it has no http(s) link")
+            continue
+        post = _post(fetcher.source, entry, number, fetched.warnings, summary_length)
         if not wanted or wanted & set(post.categories):
             fetched.posts.append(post)
     return fetched
@@ -77,13 +81,10 @@ def term_slug(term: str) -> str:
     return _TERM.sub("-", term.strip().lower()).strip("-")
 
 
-def _post(
-    source: str, feed_url: str, entry: Any, number: int, warnings: list[str], length: int
-) -> PostData:
-    link = str(entry.get("link") or "")
-    source_id = str(entry.get("id") or link or _digest(entry))
-    label = f"entry {number} ({link or source_id})"
-    base = link or feed_url
+def _post(source: str, entry: Any, number: int, warnings: list[str], length: int) -> PostData:
+    link = base = str(entry["link"])
+    source_id = str(entry.get("id") or link)
+    label = f"entry {number} ({link})"
     body = entry.get("content", [{}])[0].get("value", "") if entry.get("content") else ""
     summary_html = sanitize(strip_shortcodes(str(entry.get("summary") or "")), base_url=base)
     html = sanitize(strip_shortcodes(body), base_url=base) if body else summary_html
@@ -140,11 +141,6 @@ def _absolute_image(url: str, base: str) -> str:
 
 def _last_segment(link: str) -> str:
     return unquote(urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1])
-
-
-def _digest(entry: Any) -> str:
-    text = f"{entry.get('title', '')}|{entry.get('summary', '')}"
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _short(source_id: str) -> str:

@@ -87,7 +87,7 @@ class Fetcher:
             raise SourceError(
                 self.source, f"GET {_shown(exc.request.url)}: cannot connect ({_reason(exc)})"
             ) from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise SourceError(self.source, f"GET {url}: {_reason(exc)}") from exc
 
     def _delay(self, response: httpx.Response, attempt: int) -> float:

@@ -7,7 +7,8 @@ The network is read before the transaction opens: a source that is down or slow 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -68,8 +69,10 @@ def sync_sources(
     for source in select_sources(settings, only):
         try:
             outcomes.append(Outcome(source.name, sync_source(settings, engine, source, request)))
-        except (SourceError, ContentError) as exc:
+        except SourceError as exc:
             outcomes.append(Outcome(source.name, error=str(exc)))
+        except ContentError as exc:
+            outcomes.append(Outcome(source.name, error=f"source {source.name!r}: {exc}"))
     return outcomes
 
 
@@ -79,6 +82,8 @@ def sync_source(
     """Read one source and store what it gave, all or nothing."""
     with Session(engine) as session:
         state = session.get(SourceState, source.name) or SourceState(name=source.name)
+    if state.config_hash != config_hash(source):
+        request = replace(request, full=True)  # new url or filters: the state no longer fits
     fetched = _read(settings, source, state, request)
     if request.since is not None:
         fetched.posts = [p for p in fetched.posts if p.published_at >= request.since]
@@ -91,7 +96,7 @@ def sync_source(
             prune = request.prune and fetched.complete
             result = upsert_posts(session, source.name, fetched.posts, prune=prune)
         result.warnings.extend(fetched.warnings)
-        _remember(session, source.name, fetched)
+        _remember(session, source, fetched)
     return result
 
 
@@ -129,8 +134,17 @@ def _read(
         )
 
 
-def _remember(session: Session, name: str, fetched: Fetched) -> None:
-    state = session.get(SourceState, name) or SourceState(name=name)
+def config_hash(source: SourceConfig) -> str:
+    """A fingerprint of a source's settings, so a changed URL or filter means a full sync."""
+    settings = source.model_dump_json(exclude={"timeout"})
+    return hashlib.sha256(settings.encode()).hexdigest()
+
+
+def _remember(session: Session, source: SourceConfig, fetched: Fetched) -> None:
+    state = session.get(SourceState, source.name) or SourceState(name=source.name)
+    if state.config_hash != config_hash(source):
+        state.newest_modified_at = None
+    state.config_hash = config_hash(source)
     state.etag, state.last_modified = fetched.etag, fetched.last_modified
     known, newest = state.newest_modified_at, fetched.newest_modified_at
     if newest is not None and (known is None or newest > known):

@@ -69,6 +69,7 @@ class SyncResult:
 
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_NO_DECOMPOSITION = str.maketrans({"đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ß": "ss"})
 MAX_SLUG = 80
 
 
@@ -79,7 +80,8 @@ def make_slug(*candidates: str, fallback: str) -> str:
     (the source name and the post's id), which stays stable across syncs.
     """
     for candidate in candidates:
-        ascii_text = unicodedata.normalize("NFKD", candidate).encode("ascii", "ignore").decode()
+        decomposed = unicodedata.normalize("NFKD", candidate.translate(_NO_DECOMPOSITION))
+        ascii_text = decomposed.encode("ascii", "ignore").decode()
         slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")[:MAX_SLUG].strip("-")
         if len(slug) >= 3 and len(slug) * 2 >= len(candidate.strip()):
             return slug

@@ -123,6 +123,9 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
         where = ".".join(str(p) for p in error["loc"])
         warnings.append(f"post {item.get('id', '?')} skipped: {where}: {error['msg']}")
         return None
+    if not wp.link.startswith(("http://", "https://")):
+        warnings.append(f"post {wp.id} skipped: its link {wp.link!r} is not an http(s) URL")
+        return None
     if wp.content.protected:
         warnings.append(f"post {wp.id} skipped: it is password-protected")
         return None

@@ -19,6 +19,7 @@ def upgrade() -> None:
     op.create_table(
         "source_state",
         sa.Column("name", sa.String(length=100), primary_key=True),
+        sa.Column("config_hash", sa.String(length=64), nullable=False),
         sa.Column("etag", sa.String(), nullable=False),
         sa.Column("last_modified", sa.String(), nullable=False),
         sa.Column("newest_modified_at", UTCDateTime(), nullable=True),
