@@ -398,3 +398,13 @@ def test_changed_filters_mean_a_full_sync(site, monkeypatch):
     site.requests.clear()
     run_cli("content", "sync")
     assert all("modified_after" in q for q in _post_requests(site))
+
+
+def test_feed_guid_change_falls_back_to_url_and_prune_keeps_the_post(site, monkeypatch):
+    _sources(monkeypatch, {"name": "feed", "type": "feed", "url": f"{site.url}/feed/"})
+    run_cli("content", "sync")
+    site.feeds["/feed/"] = site.feeds["/feed/"].replace("/?p=1<", "/?p=1001<")
+    code, out, _ = run_cli("content", "sync", "--prune")
+    assert code == 0 and "feed: 0 new, 0 updated, 3 unchanged, 0 pruned" in out
+    posts = _posts("feed")
+    assert set(posts) == {f"{site.url}/?p=1001", f"{site.url}/?p=2", f"{site.url}/?p=3"}

@@ -105,37 +105,14 @@ def upsert_posts(
     slugs = set(session.exec(select(Post.slug)))
     kept: set[int] = set()
     elsewhere: list[str] = []
-    now = utcnow()
     for data in batch:
-        digest = data.content_hash()
         post = existing.get(data.source_id) or by_url.get(data.url)
         if post is not None and post.source != source:
             elsewhere.append(post.slug)  # the source that stored it first keeps it
             continue
-        if post is None:
-            post = Post(
-                slug=_free_slug(slugs, data.slug),
-                source=source,
-                source_id=data.source_id,
-                content_hash="",
-                **_columns(data),
-            )
-            slugs.add(post.slug)
-            result.created.append(post.slug)
-        elif post.content_hash == digest:
-            kept.add(id(post))
-            result.unchanged.append(post.slug)
-            continue
-        else:
-            for name, value in _columns(data).items():
-                setattr(post, name, value)
-            post.source, post.source_id = source, data.source_id
-            result.updated.append(post.slug)
+        post = _store(session, source, data, post, slugs, result)
         existing[data.source_id] = by_url[data.url] = post
         kept.add(id(post))
-        post.content_hash = digest
-        post.synced_at = now
-        session.add(post)
     session.flush()
     if elsewhere:
         result.warnings.append(
@@ -148,6 +125,33 @@ def upsert_posts(
                 result.pruned.append(post.slug)
                 session.delete(post)
     return result
+
+
+def _store(
+    session: Session,
+    source: str,
+    data: PostData,
+    post: Post | None,
+    slugs: set[str],
+    result: SyncResult,
+) -> Post:
+    """Add ``data`` as a new post, or update ``post`` with it when its content changed."""
+    digest = data.content_hash()
+    if post is not None and post.content_hash == digest:
+        post.source_id = data.source_id  # the same post under a new id (a feed's guid changed)
+        result.unchanged.append(post.slug)
+        return post
+    if post is None:
+        post = Post(slug=_free_slug(slugs, data.slug), source=source, **_columns(data))
+        slugs.add(post.slug)
+        result.created.append(post.slug)
+    else:
+        for name, value in _columns(data).items():
+            setattr(post, name, value)
+        result.updated.append(post.slug)
+    post.source_id, post.content_hash, post.synced_at = data.source_id, digest, utcnow()
+    session.add(post)
+    return post
 
 
 def _columns(data: PostData) -> dict[str, Any]:
