@@ -93,7 +93,7 @@ def _post(source: str, entry: Any, number: int, warnings: list[str], length: int
         title = summarize(html, 60) or "Untitled"
         warnings.append(f"{label} has no title; using {title!r}")
     published = _when(entry, ("published", "updated"), label, warnings)
-    updated = _when(entry, ("updated",), "", []) if dict.get(entry, "updated") else published
+    updated = _when(entry, ("updated",), "", []) if dict.get(entry, "updated_parsed") else published
     image_url, image_alt = _image(entry, base)
     return PostData(
         source_id=source_id[:500],

@@ -69,12 +69,14 @@ def read_site(
     if published_after:
         params["after"] = _wp_date(published_after)
     fetched = Fetched(complete=modified_after is None and published_after is None)
-    for item in _all_pages(fetcher, f"{site}{API}/posts", params):
+    items = _all_pages(fetcher, f"{site}{API}/posts", params)
+    for item in items:
         post = _post(fetcher.source, item, fetched.warnings, summary_length)
         if post is not None:
             fetched.posts.append(post)
-            if fetched.newest_modified_at is None or post.updated_at > fetched.newest_modified_at:
-                fetched.newest_modified_at = post.updated_at
+    # the cursor: the newest modification WordPress reported (never a made-up "now")
+    modified = [m for m in (_gmt(item.get("modified_gmt")) for item in items) if m]
+    fetched.newest_modified_at = max(modified, default=None)
     return fetched
 
 
@@ -134,7 +136,7 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
     if not title:
         title = summarize(html, 60) or f"Post {wp.id}"
         warnings.append(f"post {wp.id} has no title; using {title!r}")
-    published = _date(wp.date_gmt, f"post {wp.id} date_gmt", warnings)
+    published = _published(wp, warnings)
     excerpt = sanitize(strip_shortcodes(wp.excerpt.rendered), base_url=wp.link)
     image_url, image_alt = _featured_image(wp)
     categories, tags = _terms(wp)
@@ -144,7 +146,7 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
         title=title,
         url=wp.link,
         published_at=published,
-        updated_at=_date(wp.modified_gmt, "", []) if wp.modified_gmt else published,
+        updated_at=_gmt(wp.modified_gmt) or published,
         categories=categories,
         tags=tags,
         author=_author(wp),
@@ -155,15 +157,23 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
     )
 
 
-def _date(value: str | None, what: str, warnings: list[str]) -> datetime:
-    """A ``*_gmt`` field (ISO 8601 without zone, in UTC); now, with a warning, if unusable."""
+def _gmt(value: object) -> datetime | None:
+    """A ``*_gmt`` field (ISO 8601 without zone, in UTC), or None when it is not a date."""
     try:
-        parsed = datetime.fromisoformat(value or "")
+        parsed = datetime.fromisoformat(str(value or ""))
     except ValueError:
-        if what:
-            warnings.append(f"{what} is not a date ({value!r}); using the time of this sync")
-        return datetime.now(UTC).replace(microsecond=0)
+        return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _published(wp: WPPost, warnings: list[str]) -> datetime:
+    published = _gmt(wp.date_gmt)
+    if published is None:
+        warnings.append(
+            f"post {wp.id} date_gmt is not a date ({wp.date_gmt!r}); using the time of this sync"
+        )
+        published = datetime.now(UTC).replace(microsecond=0)
+    return published
 
 
 def _featured_image(wp: WPPost) -> tuple[str, str]:
