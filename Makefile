@@ -51,6 +51,7 @@ check: lint typecheck test
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/sync.py
 
 # Rewrite the golden files of the sample issue after an intended change of output.
 golden: $(VENV)/.dev
