@@ -12,13 +12,12 @@ from sqlmodel import Session
 
 from newsletter.checks import Finding, check_compiled
 from newsletter.compiler import CompiledIssue, compile_issue, make_environment
-from newsletter.config import Settings
-from newsletter.content import markdown
-from newsletter.content.store import SyncResult, upsert_posts
-from newsletter.db import session_scope
+from newsletter.config import DEFAULT_SOURCE_NAME, MarkdownSourceConfig, Settings
+from newsletter.content.sources import SyncRequest, sync_source
+from newsletter.content.store import SyncResult
 from newsletter.issues import Issue, load_issue, select_sections
 
-MARKDOWN_SOURCE = "markdown"
+MARKDOWN_SOURCE = DEFAULT_SOURCE_NAME
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,14 @@ def org_context(settings: Settings) -> dict[str, str]:
 
 
 def sync_markdown(settings: Settings, engine: sa.Engine, *, prune: bool = False) -> SyncResult:
-    """Read ``content_dir`` and store its posts in one transaction."""
-    posts = markdown.read_folder(
-        settings.content_dir, zone=settings.zone, summary_length=settings.summary_length
-    )
-    with session_scope(engine) as session:
-        return upsert_posts(session, MARKDOWN_SOURCE, posts, prune=prune)
+    """Sync the Markdown sources (by default the one reading ``content_dir``), each in one
+    transaction; the result of the first. Used where only local files changed (``preview``)."""
+    results = [
+        sync_source(settings, engine, source, SyncRequest(prune=prune))
+        for source in settings.content_sources()
+        if isinstance(source, MarkdownSourceConfig)
+    ]
+    return results[0] if results else SyncResult(MARKDOWN_SOURCE)
 
 
 def build_issue(

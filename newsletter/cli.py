@@ -18,9 +18,10 @@ from rich.table import Table
 from sqlmodel import Session
 
 from newsletter import db
-from newsletter.builder import Build, build_issue, sync_markdown, write_build
+from newsletter.builder import Build, build_issue, write_build
 from newsletter.checks import has_errors
 from newsletter.config import Settings, get_settings
+from newsletter.content.sources import Outcome, SyncRequest, sync_sources
 from newsletter.content.store import query_posts
 from newsletter.errors import NewsletterError
 
@@ -78,13 +79,48 @@ def db_upgrade() -> None:
 @content_app.command("sync")
 @reports_errors
 def content_sync(
-    prune: Annotated[bool, typer.Option(help="Delete stored posts whose file is gone.")] = False,
+    source: Annotated[str | None, typer.Option(help="Sync only the source of this name.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only posts from this day.")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option(help="Delete stored posts the source no longer has.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option(help="Read everything again, ignoring ETag and incremental state.")
+    ] = False,
 ) -> None:
-    """Read the Markdown posts in content_dir into the store (re-sync updates, never duplicates)."""
+    """Read every source (or one) into the store; edited posts are updated, never duplicated."""
     settings = get_settings()
-    result = sync_markdown(settings, _engine(settings), prune=prune)
+    request = SyncRequest(
+        since=_day_start(since.date() if since else None, settings), prune=prune, full=full
+    )
+    outcomes = sync_sources(settings, _engine(settings), request, only=source)
+    for outcome in outcomes:
+        _report_sync(outcome, prune)
+    failed = [o.name for o in outcomes if o.error]
+    if failed and len(outcomes) > 1:
+        err.print(
+            f"{len(outcomes) - len(failed)} of {len(outcomes)} sources synced; "
+            f"failed, stored posts unchanged: {', '.join(failed)}",
+            soft_wrap=True,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _report_sync(outcome: Outcome, prune: bool) -> None:
+    if outcome.result is None:
+        err.print(f"[bold red]error:[/] {escape(outcome.error)}", soft_wrap=True)
+        return
+    result = outcome.result
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(outcome.name)}: {escape(warning)}", soft_wrap=True)
+    if result.not_modified:
+        out.print(f"{escape(result.source)}: not modified since the last sync")
+        return
     out.print(
-        f"{result.source}: {len(result.created)} new, {len(result.updated)} updated, "
+        f"{escape(result.source)}: {len(result.created)} new, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged" + (f", {len(result.pruned)} pruned" if prune else "")
     )
 

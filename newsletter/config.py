@@ -12,10 +12,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +36,9 @@ from newsletter.errors import ConfigError
 CONFIG_ENV = "NEWSLETTER_CONFIG"
 RATE = re.compile(r"(\d+)\s*/\s*(second|minute|hour|day)")
 DEFAULT_CONFIG_FILE = "newsletter.toml"
+
+
+_SOURCE_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 
 
 def config_file() -> Path:
@@ -51,6 +62,65 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
                     f"set NEWSLETTER_{name.upper()} in the environment"
                 )
         return data
+
+
+class _Source(BaseModel):
+    """What every kind of source has: a name, unique among the sources."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not _SOURCE_NAME.match(value):
+            raise ValueError("a source name is lower-case letters, digits, '-' and '_'")
+        return value
+
+
+class _RemoteSource(_Source):
+    url: str
+    timeout: float | None = Field(None, gt=0)
+    categories: list[str] = []
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+
+class MarkdownSourceConfig(_Source):
+    """A folder of Markdown posts (``path`` defaults to the ``content_dir`` setting)."""
+
+    type: Literal["markdown"]
+    path: Path | None = None
+
+
+class WordPressSourceConfig(_RemoteSource):
+    """A WordPress site read through its REST API (``/wp-json/wp/v2/posts``)."""
+
+    type: Literal["wordpress"]
+    tags: list[str] = []
+
+    @field_validator("url")
+    @classmethod
+    def _site_root(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class FeedSourceConfig(_RemoteSource):
+    """An RSS 2.0 or Atom feed."""
+
+    type: Literal["feed"]
+
+
+SourceConfig = Annotated[
+    MarkdownSourceConfig | WordPressSourceConfig | FeedSourceConfig, Field(discriminator="type")
+]
+DEFAULT_SOURCE_NAME = "markdown"
 
 
 class Settings(BaseSettings):
@@ -92,6 +162,19 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", description="Time zone dates are shown in (IANA name).")
     summary_length: int = Field(
         280, ge=40, description="Longest generated post summary, in characters."
+    )
+    sources: list[SourceConfig] = Field(
+        default_factory=list,
+        description="Where `content sync` reads posts; empty: the Markdown in content_dir.",
+    )
+    http_timeout: float = Field(
+        20.0, gt=0, description="Seconds to wait for a website or feed before giving up."
+    )
+    http_retries: int = Field(
+        3, ge=0, le=10, description="Retries of a request answered 429 or 5xx, with backoff."
+    )
+    http_backoff: float = Field(
+        1.0, ge=0, description="Seconds before the first retry; doubled for each next one."
     )
 
     outbox_dir: Path = Field(Path("outbox"), description="Where the outbox transport writes.")
@@ -220,6 +303,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Settings:
+        names = [source.name for source in self.sources]
+        doubles = sorted({n for n in names if names.count(n) > 1})
+        if doubles:
+            raise ValueError(f"two sources are named {', '.join(doubles)}")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -235,6 +326,12 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def content_sources(self) -> list[SourceConfig]:
+        """The configured sources, or the one Markdown source reading content_dir."""
+        if self.sources:
+            return list(self.sources)
+        return [MarkdownSourceConfig(name=DEFAULT_SOURCE_NAME, type="markdown")]
 
 
 def get_settings(**overrides: object) -> Settings:

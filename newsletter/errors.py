@@ -4,6 +4,7 @@ NewsletterError
 ├── ConfigError          settings file or NEWSLETTER_* variable is invalid
 ├── DatabaseError        the database cannot be reached or migrated
 ├── ContentError         a content source cannot be read (file, line, field when known)
+├── SourceError          a website or feed cannot be synced (names the source and the fault)
 ├── IssueFileError       an issue file is malformed (file, line, field)
 ├── CompileError         a template fails to render or compile (template, line)
 ├── CheckFailed          pre-send checks found errors
@@ -53,6 +54,15 @@ class LocatedError(NewsletterError):
 
 class ContentError(LocatedError):
     pass
+
+
+class SourceError(NewsletterError):
+    """A remote source failed: down, too slow, an HTTP error, or an answer of the wrong shape."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        self.message = message
+        super().__init__(f"source {source!r}: {message}")
 
 
 class IssueFileError(LocatedError):

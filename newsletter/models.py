@@ -228,3 +228,16 @@ class Schedule(SQLModel, table=True):
     send_at: datetime = _utc_column()
     refused_at: datetime | None = _utc_column(nullable=True)
     updated_at: datetime = _utc_column()
+
+
+class SourceState(SQLModel, table=True):
+    """What a source remembers between syncs: HTTP validators and the incremental cursor."""
+
+    __tablename__ = "source_state"
+
+    name: str = Field(max_length=100, primary_key=True)
+    config_hash: str = Field(default="", max_length=64)
+    etag: str = ""
+    last_modified: str = ""
+    newest_modified_at: datetime | None = _utc_column(nullable=True)
+    last_synced_at: datetime | None = _utc_column(nullable=True)

@@ -31,6 +31,7 @@ LIBRARY_HOMES = {
     "fastapi": {"web/"},
     "sendgrid": {"transports/sendgrid.py"},
     "feedparser": {"content/feeds.py"},
+    "httpx": {"content/fetch.py"},
 }
 
 

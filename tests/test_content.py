@@ -10,7 +10,7 @@ from sqlmodel import Session, func, select
 
 from newsletter.builder import sync_markdown
 from newsletter.config import Settings
-from newsletter.content.html import sanitize, summarize, well_formed
+from newsletter.content.html import sanitize, strip_shortcodes, summarize, well_formed
 from newsletter.errors import ContentError
 from newsletter.models import Post
 from tests.conftest import run_cli
@@ -137,3 +137,48 @@ def test_content_sync_command(project: Path, settings: Settings):
     assert code == 0 and "10 new" in out
     code, out, _ = run_cli("content", "sync")
     assert "10 unchanged" in out
+
+
+def test_shortcodes_go_captions_keep_their_image_and_prose_brackets_stay():
+    html = sanitize(
+        strip_shortcodes(
+            '<p>[caption id="attachment_9" align="alignnone" width="300"]<img src="a.jpg" '
+            'alt="A"> Delegates[/caption]</p><p>[gallery ids="1,2,3"]</p>'
+            "<p>[embed]https://www.youtube.com/watch?v=x[/embed]</p>"
+            '<p>[contact-form-7 id="5" title="Contact"]</p><p>[vc_row][vc_column]Text'
+            "[/vc_column][/vc_row]</p><p>He said [sic] and cited [1].</p>"
+        ),
+        base_url="https://mpat.example.org/2016/10/post/",
+    )
+    assert html == (
+        '<p><img src="https://mpat.example.org/2016/10/post/a.jpg" alt="A"> Delegates</p>'
+        "<p>He said [sic] and cited [1].</p>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("excerpt", "summary"),
+    [
+        ("<p>Delegates met in Bangkok [&hellip;]</p>", "Delegates met in Bangkok…"),
+        ("<p>Delegates met in Bangkok […]</p>", "Delegates met in Bangkok…"),
+        ("<p>Delegates met in Bangkok [...]</p>", "Delegates met in Bangkok…"),
+        ("<p>Delegates met. Read More</p>", "Delegates met."),
+        ("<p>Delegates met. Continue reading →</p>", "Delegates met."),
+        (
+            '<p>Delegates met … <a href="/x">Continue reading<span> "Workshop"</span></a></p>',
+            "Delegates met …",
+        ),
+        ('<p>We need more. <a href="/x">More »</a></p>', "We need more."),
+        ("<p>We need more</p>", "We need more"),
+        ("<p>ការប្រជុំ &amp; 会议 [&hellip;]</p>", "ការប្រជុំ & 会议…"),
+    ],
+)
+def test_summary_drops_read_more_tails(excerpt, summary):
+    assert summarize(sanitize(excerpt), 280) == summary
+
+
+def test_sanitize_drops_empty_paragraphs_and_keeps_every_script():
+    html = sanitize(
+        "<p>&nbsp;</p><p></p><p> <br /> </p><p>Tiếng Việt ພາສາລາວ မြန်မာဘာသာ &lt;3 &amp; co</p>"
+    )
+    assert html == "<p>Tiếng Việt ພາສາລາວ မြန်မာဘာသာ &lt;3 &amp; co</p>"

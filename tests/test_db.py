@@ -35,3 +35,21 @@ def test_unreachable_database_is_a_clear_error(project, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     code, _, err = run_cli("content", "list")
     assert code == 1 and "cannot open database" in err and "Traceback" not in err
+
+
+def test_every_migration_goes_down_to_nothing_and_up_again(engine):
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(db.MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []

@@ -29,7 +29,34 @@ ALLOWED_ATTRIBUTES = {
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
-_EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|\u00a0|<br>)*</p>")
+_EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|&#160;|\u00a0|<br>|<br/>)*</p>")
+
+# WordPress shortcodes. Only names WordPress or its common plugins use, names with "_" or "-",
+# or names with attributes count, so "[sic]" or "[1]" in prose is left alone. Captions keep
+# their image and text; every other shortcode goes with what it encloses (embed URLs, forms).
+_KNOWN_SHORTCODES = "caption|wp_caption|gallery|embed|audio|video|playlist"
+_SHORTCODE_NAME = rf"(?:{_KNOWN_SHORTCODES}|[a-z][a-z0-9]*[_-][a-z0-9_-]+)"
+_KEPT_CONTENT = re.compile(r"\[(caption|wp_caption)\b[^\]]*\](.*?)\[/\1\]", flags=re.S | re.I)
+_ENCLOSING = re.compile(rf"\[({_SHORTCODE_NAME})\b[^\]]*\].*?\[/\1\]", flags=re.S | re.I)
+_SINGLE = re.compile(
+    rf"\[/?(?:{_SHORTCODE_NAME}\b[^\]]*|[a-z][a-z0-9]*\s+[a-z_-]+=[^\]]*)/?\]", flags=re.I
+)
+# A summary's tail that promises more: "[…]", "[...]", "Read more", "Continue reading →".
+_MORE_TAIL = re.compile(
+    r"(?:\s*(?:\[\s*(?:…|\.\.\.|&hellip;)\s*\]|(?:read\s+more|continue\s+reading)"
+    r"(?:\s*(?:→|»|›|>>|\.\.\.|…))?))+\s*$",
+    flags=re.I,
+)
+_MORE_LINK = re.compile(
+    r"^\s*(?:(?:read\s+more|continue\s+reading)\b|more\s*(?:→|»|›|…|\.\.\.)?\s*$)", flags=re.I
+)
+
+
+def strip_shortcodes(html: str) -> str:
+    """WordPress shortcodes removed; a caption's own image and text are kept."""
+    html = _KEPT_CONTENT.sub(lambda m: m.group(2), html)
+    html = _ENCLOSING.sub("", html)
+    return _SINGLE.sub("", html)
 
 
 def sanitize(html: str, base_url: str = "") -> str:
@@ -51,7 +78,12 @@ def sanitize(html: str, base_url: str = "") -> str:
         attribute_filter=absolute,
     )
     cleaned = _EMPTY_PARAGRAPH.sub("", cleaned)
-    return well_formed(cleaned)
+    return _EMPTY_PARAGRAPH.sub("", well_formed(cleaned))
+
+
+def plain_text(html: str) -> str:
+    """Text of an untrusted HTML snippet (a WordPress title), entities decoded, tags dropped."""
+    return text_of(sanitize(html))
 
 
 def well_formed(html: str) -> str:
@@ -81,12 +113,22 @@ def text_of(html: str) -> str:
 
 
 def summarize(html: str, length: int) -> str:
-    """The first paragraphs as plain text, cut at a word boundary to at most ``length`` chars."""
+    """The first paragraphs as plain text, cut at a word boundary to at most ``length`` chars.
+
+    A "Read more" link and a "[…]" tail (WordPress excerpts end so) are left out; a text that
+    was cut ends in "…".
+    """
     if not html.strip():
         return ""
     root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for link in list(root.iter("a")):
+        if _MORE_LINK.match(link.text_content()):
+            link.drop_tree()
     paragraphs = [" ".join(p.text_content().split()) for p in root.iter("p")]
-    text = " ".join(p for p in paragraphs if p) or text_of(html)
+    text = " ".join(p for p in paragraphs if p) or " ".join(root.text_content().split())
+    trimmed = _MORE_TAIL.sub("", text).rstrip(" ,;:-–—")
+    if trimmed != text and trimmed:
+        text = trimmed if trimmed.endswith((".", "!", "?", "…")) else trimmed + "…"
     if len(text) <= length:
         return text
     cut = text[: length - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-–—")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,12 +41,51 @@ class PostData:
 
 
 @dataclass
+class Fetched:
+    """What a remote source answered: its posts, and what to remember for the next sync.
+
+    ``complete`` says the posts are every post the source has (so pruning is safe);
+    ``not_modified`` that a conditional request found nothing new.
+    """
+
+    posts: list[PostData] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+    not_modified: bool = False
+    etag: str = ""
+    last_modified: str = ""
+    newest_modified_at: datetime | None = None
+
+
+@dataclass
 class SyncResult:
     source: str
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    not_modified: bool = False
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_NO_DECOMPOSITION = str.maketrans({"đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ß": "ss"})
+MAX_SLUG = 80
+
+
+def make_slug(*candidates: str, fallback: str) -> str:
+    """The first candidate that makes an ASCII slug (accents dropped), else ``fallback``.
+
+    Thai, Khmer or Chinese titles make no ASCII slug, so such posts get ``fallback``
+    (the source name and the post's id), which stays stable across syncs.
+    """
+    for candidate in candidates:
+        decomposed = unicodedata.normalize("NFKD", candidate.translate(_NO_DECOMPOSITION))
+        ascii_text = decomposed.encode("ascii", "ignore").decode()
+        slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")[:MAX_SLUG].strip("-")
+        if len(slug) >= 3 and len(slug) * 2 >= len(candidate.strip()):
+            return slug
+    return _NOT_SLUG.sub("-", fallback.lower()).strip("-")[:MAX_SLUG]
 
 
 def upsert_posts(
@@ -52,44 +93,65 @@ def upsert_posts(
 ) -> SyncResult:
     """Store a source's posts: new ones are added, changed ones updated, none duplicated.
 
-    Posts are matched by (source, source_id), then by URL. The caller's session commits, so a
-    sync is all or nothing per source.
+    Posts are matched by (source, source_id), then by URL. A post whose URL another source
+    stored first stays with that source (a warning says so). The caller's session commits, so a
+    sync is all or nothing per source. The matching posts and the slugs in use are read in a few
+    queries up front, so a sync of thousands of posts does not cost a query per post.
     """
+    batch = list(posts)
     result = SyncResult(source)
     existing = {p.source_id: p for p in session.exec(select(Post).where(Post.source == source))}
-    seen: set[str] = set()
-    now = utcnow()
-    for data in posts:
-        seen.add(data.source_id)
-        digest = data.content_hash()
-        post = existing.get(data.source_id) or _by_url(session, data.url)
-        if post is None:
-            post = Post(
-                slug=_free_slug(session, data.slug),
-                source=source,
-                source_id=data.source_id,
-                content_hash="",
-                **_columns(data),
-            )
-            result.created.append(post.slug)
-        elif post.content_hash == digest:
-            result.unchanged.append(post.slug)
+    by_url = _posts_by_url(session, {d.url for d in batch if d.source_id not in existing})
+    slugs = set(session.exec(select(Post.slug)))
+    kept: set[int] = set()
+    elsewhere: list[str] = []
+    for data in batch:
+        post = existing.get(data.source_id) or by_url.get(data.url)
+        if post is not None and post.source != source:
+            elsewhere.append(post.slug)  # the source that stored it first keeps it
             continue
-        else:
-            for name, value in _columns(data).items():
-                setattr(post, name, value)
-            post.source, post.source_id = source, data.source_id
-            result.updated.append(post.slug)
-        post.content_hash = digest
-        post.synced_at = now
-        session.add(post)
-        session.flush()
+        post = _store(session, source, data, post, slugs, result)
+        existing[data.source_id] = by_url[data.url] = post
+        kept.add(id(post))
+    session.flush()
+    if elsewhere:
+        result.warnings.append(
+            f"{len(elsewhere)} posts have the URL of a post stored from another source and were "
+            f"left to it: {', '.join(elsewhere[:5])}" + (", ..." if len(elsewhere) > 5 else "")
+        )
     if prune:
-        for source_id, post in existing.items():
-            if source_id not in seen:
+        for post in {id(p): p for p in existing.values()}.values():
+            if id(post) not in kept:
                 result.pruned.append(post.slug)
                 session.delete(post)
     return result
+
+
+def _store(
+    session: Session,
+    source: str,
+    data: PostData,
+    post: Post | None,
+    slugs: set[str],
+    result: SyncResult,
+) -> Post:
+    """Add ``data`` as a new post, or update ``post`` with it when its content changed."""
+    digest = data.content_hash()
+    if post is not None and post.content_hash == digest:
+        post.source_id = data.source_id  # the same post under a new id (a feed's guid changed)
+        result.unchanged.append(post.slug)
+        return post
+    if post is None:
+        post = Post(slug=_free_slug(slugs, data.slug), source=source, **_columns(data))
+        slugs.add(post.slug)
+        result.created.append(post.slug)
+    else:
+        for name, value in _columns(data).items():
+            setattr(post, name, value)
+        result.updated.append(post.slug)
+    post.source_id, post.content_hash, post.synced_at = data.source_id, digest, utcnow()
+    session.add(post)
+    return post
 
 
 def _columns(data: PostData) -> dict[str, Any]:
@@ -108,14 +170,19 @@ def _columns(data: PostData) -> dict[str, Any]:
     }
 
 
-def _by_url(session: Session, url: str) -> Post | None:
-    return session.exec(select(Post).where(Post.url == url)).first() if url else None
+def _posts_by_url(session: Session, urls: set[str], chunk: int = 500) -> dict[str, Post]:
+    wanted = sorted(u for u in urls if u)
+    found: dict[str, Post] = {}
+    for i in range(0, len(wanted), chunk):
+        statement = select(Post).where(col(Post.url).in_(wanted[i : i + chunk]))
+        found.update((p.url, p) for p in session.exec(statement))
+    return found
 
 
-def _free_slug(session: Session, slug: str) -> str:
+def _free_slug(taken: set[str], slug: str) -> str:
     """``slug``, or ``slug-2``, ``slug-3``... when another post already has it."""
     candidate, n = slug, 1
-    while session.exec(select(Post.id).where(Post.slug == candidate)).first() is not None:
+    while candidate in taken:
         n += 1
         candidate = f"{slug}-{n}"
     return candidate
