@@ -50,7 +50,9 @@ typecheck: $(VENV)/.dev
 check: lint typecheck test
 
 bench: $(VENV)/.dev
-	$(BIN)/python bench/compile.py
+	@if [ -f bench/compile.py ]; then $(BIN)/python bench/compile.py; fi
+	$(BIN)/python bench/signup.py
+	$(BIN)/python bench/import.py
 
 # Rewrite the golden files of the sample issue after an intended change of output.
 golden: $(VENV)/.dev

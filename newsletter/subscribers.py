@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -171,11 +172,18 @@ def signup(
     name: str,
     consent: ConsentInfo,
     send_confirmation: Callable[[Subscriber], None],
+    *,
+    write_lock: AbstractContextManager[object] | None = None,
 ) -> None:
-    """``subscribe`` in its own transaction, then the confirmation email if one is due."""
+    """``subscribe`` in its own transaction, then the confirmation email if one is due.
+
+    ``write_lock`` serialises the transaction among this process's threads: SQLite lets one
+    writer in at a time and makes the others sleep and retry, which under concurrent signups
+    cost far more than waiting on a lock (bench/signup.py).
+    """
     for attempt in (1, 2):
         try:
-            with session_scope(engine) as session:
+            with write_lock or nullcontext(), session_scope(engine) as session:
                 due = subscribe(session, email, name, consent, utcnow())
             break
         except sa.exc.IntegrityError:  # the same new address signed up twice at once

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from newsletter import subscribers
@@ -104,8 +105,11 @@ async def subscribe(request: Request) -> Response:
     )
     name = _text(data, "name")
     try:
-        await run_in_threadpool(
-            subscribers.signup, w.engine, email, name, consent, w.confirmations.send
+        await anyio.to_thread.run_sync(
+            functools.partial(
+                subscribers.signup, w.engine, email, name, consent, w.confirmations.send
+            ),
+            limiter=w.signup_slots,
         )
     except ConfirmationNotSent:
         return _unavailable(w, wants_json)
@@ -133,7 +137,8 @@ def _bad_link(w: Web, exc: TokenError) -> HTMLResponse:
     advice = (
         "You can sign up again to get a new link."
         if exc.expired
-        else ("Check that you copied the whole link from the email, or sign up again.")
+        else "Check that you copied the whole link from the email. To stop the newsletter, "
+        "use the unsubscribe link of the latest issue, or reply to it."
     )
     link = {"url": w.url("/subscribe"), "label": "Go to the signup page"}
     return w.message("This link does not work", f"Sorry: {exc}.", advice, status=400, link=link)

@@ -119,3 +119,22 @@ def test_factory_builds_the_outbox_and_refuses_unknown_names(tmp_path: Path):
     Options.transport = "carrier-pigeon"
     with pytest.raises(ConfigError, match="carrier-pigeon"):
         make_transport(Options())
+
+
+def test_outbox_encodes_non_ascii_names_and_subjects(tmp_path: Path):
+    message = Message(
+        subject="Bản tin quý 3 – ខែកញ្ញា",
+        html="<p>Xin chào Nguyễn</p>",
+        text="Xin chào Nguyễn",
+        from_email="news@example.org",
+        from_name="MPAT – Mekong",
+        recipients=[Recipient(email="nguyen@example.org", name="Nguyễn Văn A")],
+    )
+    OutboxTransport(tmp_path).send(message)
+    raw = next(tmp_path.glob("*.eml")).read_bytes()
+    assert raw.isascii()  # encoded words and base64 bodies: safe on any mail path
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == "Bản tin quý 3 – ខែកញ្ញា"
+    assert parsed["To"].addresses[0].display_name == "Nguyễn Văn A"
+    assert parsed["From"].addresses[0].display_name == "MPAT – Mekong"
+    assert parsed.get_body(("plain",)).get_content().strip() == "Xin chào Nguyễn"
