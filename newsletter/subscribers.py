@@ -18,7 +18,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from newsletter.db import session_scope
 from newsletter.errors import (
@@ -38,6 +38,9 @@ from newsletter.models import (
 )
 
 RESEND_AFTER = timedelta(hours=1)
+SUBSCRIBER = SQLModel.metadata.tables["subscriber"]
+CONSENT = SQLModel.metadata.tables["consent"]
+STATUS_EVENT = SQLModel.metadata.tables["status_event"]
 NAME_MAX = 200
 Status = SubscriberStatus
 
@@ -118,18 +121,19 @@ def set_status(
 
 
 def record_consent(
-    session: Session, subscriber: Subscriber, consent: ConsentInfo, now: datetime
+    session: Session, subscriber_id: int | None, consent: ConsentInfo, now: datetime
 ) -> None:
-    assert subscriber.id is not None
-    session.add(
-        Consent(
-            subscriber_id=subscriber.id,
-            at=now,
-            source=consent.source[:500],
-            ip=consent.ip[:64],
-            user_agent=consent.user_agent[:500],
-            text_version=consent.text_version[:50],
-        )
+    assert subscriber_id is not None
+    session.connection().execute(
+        sa.insert(CONSENT),
+        {
+            "subscriber_id": subscriber_id,
+            "at": now,
+            "source": consent.source[:500],
+            "ip": consent.ip[:64],
+            "user_agent": consent.user_agent[:500],
+            "text_version": consent.text_version[:50],
+        },
     )
 
 
@@ -150,19 +154,46 @@ def subscribe(
 
     New addresses (erased ones too) become pending; a confirmed address needs nothing; anyone
     else gets at most one confirmation email per hour. The status only changes on confirming.
+    Written with Core statements: this is the web app's hot path (bench/signup.py).
     """
-    subscriber = find(session, email)
-    if subscriber is None:
-        subscriber = create(session, email, name, Status.pending, "signup", now)
-    elif subscriber.status == Status.confirmed or (
-        subscriber.confirmation_sent_at and now - subscriber.confirmation_sent_at < RESEND_AFTER
-    ):
+    connection = session.connection()
+    columns = (SUBSCRIBER.c.id, SUBSCRIBER.c.status, SUBSCRIBER.c.confirmation_sent_at)
+    found = connection.execute(sa.select(*columns).where(SUBSCRIBER.c.email == email)).first()
+    if found is None:
+        return _insert_pending(session, email, name, consent, now)
+    last_sent = found.confirmation_sent_at
+    if found.status == Status.confirmed or (last_sent and now - last_sent < RESEND_AFTER):
         return None
-    elif name and subscriber.status == Status.pending:
-        subscriber.name = clean_name(name)
-    record_consent(session, subscriber, consent, now)
-    subscriber.confirmation_sent_at = now
-    session.add(subscriber)
+    values: dict[str, object] = {"confirmation_sent_at": now}
+    if name and found.status == Status.pending:
+        values["name"] = clean_name(name)
+    connection.execute(sa.update(SUBSCRIBER).where(SUBSCRIBER.c.id == found.id).values(values))
+    record_consent(session, found.id, consent, now)
+    return session.get(Subscriber, found.id, populate_existing=True)
+
+
+def _insert_pending(
+    session: Session, email: str, name: str, consent: ConsentInfo, now: datetime
+) -> Subscriber:
+    subscriber = Subscriber(
+        key=new_key(),
+        email=email,
+        name=clean_name(name),
+        status=Status.pending,
+        created_at=now,
+        confirmation_sent_at=now,
+    )
+    connection = session.connection()
+    fields = subscriber.model_dump(exclude={"id"})
+    subscriber.id = connection.execute(
+        sa.insert(SUBSCRIBER).values(fields).returning(SUBSCRIBER.c.id)
+    ).scalar_one()
+    connection.execute(
+        sa.insert(STATUS_EVENT),
+        {"subscriber_id": subscriber.id, "at": now, "from_status": None,
+         "to_status": Status.pending.value, "reason": "signup"},
+    )  # fmt: skip
+    record_consent(session, subscriber.id, consent, now)
     return subscriber
 
 
@@ -257,7 +288,7 @@ def add(
     now = utcnow()
     status = Status.confirmed if confirmed else Status.pending
     subscriber = create(session, email, name, status, "added by staff", now)
-    record_consent(session, subscriber, consent, now)
+    record_consent(session, subscriber.id, consent, now)
     return subscriber
 
 
