@@ -18,7 +18,17 @@ COMPILE_SIDE = (
     "builder",
     "preview",
 )
-SUBSCRIBER_SIDE = ("subscribers", "sending", "scheduler", "events", "tokens", "transports", "web")
+SUBSCRIBER_SIDE = (
+    "subscribers",
+    "subscriber_csv",
+    "confirmation",
+    "sending",
+    "scheduler",
+    "events",
+    "tokens",
+    "transports",
+    "web",
+)
 LIBRARY_HOMES = {
     "mjml": {"compiler.py"},
     "premailer": {"compiler.py"},
@@ -26,6 +36,9 @@ LIBRARY_HOMES = {
     "nh3": {"content/html.py"},
     "playwright": {"preview.py"},
     "fastapi": {"web/"},
+    "uvicorn": {"web/"},
+    "itsdangerous": {"tokens.py"},
+    "email_validator": {"subscribers.py"},
     "sendgrid": {"transports/sendgrid.py"},
     "feedparser": {"content/feeds.py"},
 }

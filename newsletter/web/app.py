@@ -90,6 +90,15 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
     app.include_router(pages.router)
     app.include_router(archive.router)
 
+    @app.exception_handler(sa.exc.OperationalError)
+    def database_down(request: Request, exc: sa.exc.OperationalError) -> Response:
+        text = "The service is briefly unavailable. Please try again in a minute."
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse({"detail": text}, status_code=503, headers={"Retry-After": "60"})
+        response = state.message("Please try again in a minute", text, status=503)
+        response.headers["Retry-After"] = "60"
+        return response
+
     @app.get("/healthz")
     def healthz() -> Response:
         try:

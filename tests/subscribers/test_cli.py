@@ -92,3 +92,8 @@ def test_erase_leaves_nothing_but_the_suppression(web_settings):
     assert code == 1 and "not on the list" in err
     code, out, _ = run_cli("subscribers", "export")
     assert "ann" not in out
+
+
+def test_serve_refuses_to_start_without_a_secret(project):
+    code, _, err = run_cli("serve", "--port", "0")
+    assert code == 1 and "secret_key is empty" in err and "NEWSLETTER_SECRET_KEY" in err

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from newsletter import db
 from newsletter.builder import build_issue, write_build
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
@@ -163,3 +164,11 @@ def test_archive_lists_built_issues_with_placeholders_neutralised(web_settings, 
     assert 'href="http://localhost:8000/archive/2016-q3"' in page.text
     assert client.get("/archive/2016-q4").status_code == 404
     assert client.get("/archive/..%2F..%2Fetc").status_code == 404
+
+
+def test_a_database_that_went_away_gets_a_503_page_not_a_500(web_settings, store, tmp_path):
+    gone = db.make_engine(f"sqlite:///{tmp_path / 'missing' / 'nowhere.db'}")
+    with TestClient(make_app(web_settings, gone), base_url=web_settings.base_url) as client:
+        answer = client.post("/subscribe", data={"email": "ann@example.org"})
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "60"
+        assert client.get("/healthz").status_code == 503
