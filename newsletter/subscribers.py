@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,6 +35,7 @@ from newsletter.models import (
     Suppression,
     utcnow,
 )
+from newsletter.transports.base import DeliveryError
 
 RESEND_AFTER = timedelta(hours=1)
 SUBSCRIBER = SQLModel.metadata.tables["subscriber"]
@@ -203,18 +203,14 @@ def signup(
     name: str,
     consent: ConsentInfo,
     send_confirmation: Callable[[Subscriber], None],
-    *,
-    write_lock: AbstractContextManager[object] | None = None,
 ) -> None:
     """``subscribe`` in its own transaction, then the confirmation email if one is due.
 
-    ``write_lock`` serialises the transaction among this process's threads: SQLite lets one
-    writer in at a time and makes the others sleep and retry, which under concurrent signups
-    cost far more than waiting on a lock (bench/signup.py).
+    If the transport refuses the email, the address may ask again at once (ConfirmationNotSent).
     """
     for attempt in (1, 2):
         try:
-            with write_lock or nullcontext(), session_scope(engine) as session:
+            with session_scope(engine) as session:
                 due = subscribe(session, email, name, consent, utcnow())
             break
         except sa.exc.IntegrityError:  # the same new address signed up twice at once
@@ -224,7 +220,7 @@ def signup(
         return
     try:
         send_confirmation(due)
-    except Exception as exc:
+    except DeliveryError as exc:
         with session_scope(engine) as session:
             session.execute(
                 sa.update(Subscriber)
@@ -248,7 +244,9 @@ def confirm(session: Session, key: str, issued_at: datetime, now: datetime) -> S
     if subscriber.status != Status.pending:
         changed = latest_change(session, subscriber)
         if changed is not None and issued_at < changed.replace(microsecond=0):
-            raise TokenError("this confirmation link was sent before your last unsubscribe")
+            raise TokenError(
+                "this confirmation link is older than the latest change to your subscription"
+            )
     set_status(session, subscriber, Status.confirmed, "confirmed by link", now)
     session.execute(
         sa.delete(Suppression).where(col(Suppression.email_hash) == email_hash(subscriber.email))

@@ -46,12 +46,17 @@ class OutboxTransport:
     def send(self, message: Message) -> BatchResult:
         batch = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}"
         built = [(r, self.build(message, r)) for r in message.recipients]
-        self.outbox_dir.mkdir(parents=True, exist_ok=True)
-        for number, (_recipient, email) in enumerate(built):
-            target = self.outbox_dir / f"{batch}-{number:04d}.eml"
-            temporary = target.with_suffix(".tmp")
-            temporary.write_bytes(email.as_bytes(policy=CRLF))
-            temporary.replace(target)
+        try:
+            self.outbox_dir.mkdir(parents=True, exist_ok=True)
+            for number, (_recipient, email) in enumerate(built):
+                target = self.outbox_dir / f"{batch}-{number:04d}.eml"
+                temporary = target.with_suffix(".tmp")
+                temporary.write_bytes(email.as_bytes(policy=CRLF))
+                temporary.replace(target)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot write to {self.outbox_dir}: {exc}", retryable=True
+            ) from exc
         return BatchResult(accepted=[r.email for r, _ in built], message_id=batch)
 
     def build(self, message: Message, recipient: Recipient) -> MimeMessage:

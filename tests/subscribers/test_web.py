@@ -172,3 +172,15 @@ def test_a_database_that_went_away_gets_a_503_page_not_a_500(web_settings, store
         answer = client.post("/subscribe", data={"email": "ann@example.org"})
         assert answer.status_code == 503 and answer.headers["Retry-After"] == "60"
         assert client.get("/healthz").status_code == 503
+
+
+def test_a_confirmation_the_transport_refuses_can_be_asked_for_again(web_settings, store, project):
+    (project / "blocked").write_text("a file where the outbox folder should be")
+    settings = Settings(outbox_dir=project / "blocked")
+    with TestClient(make_app(settings, store), base_url=settings.base_url) as client:
+        answer = client.post("/subscribe", json={"email": "ann@example.org"})
+        assert answer.status_code == 503 and "try again" in answer.json()["detail"]
+    with TestClient(make_app(web_settings, store), base_url=web_settings.base_url) as client:
+        assert client.post("/subscribe", json={"email": "ann@example.org"}).status_code == 200
+    assert status_of(store, "ann@example.org") == "pending"
+    assert len(Outbox(web_settings.outbox_dir).to("ann@example.org")) == 1
