@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -175,26 +176,25 @@ def subscribe(
 def _insert_pending(
     session: Session, email: str, name: str, consent: ConsentInfo, now: datetime
 ) -> Subscriber:
-    subscriber = Subscriber(
-        key=new_key(),
-        email=email,
-        name=clean_name(name),
-        status=Status.pending,
-        created_at=now,
-        confirmation_sent_at=now,
-    )
+    fields: dict[str, Any] = {
+        "key": new_key(),
+        "email": email,
+        "name": clean_name(name),
+        "status": Status.pending.value,
+        "created_at": now,
+        "confirmation_sent_at": now,
+    }
     connection = session.connection()
-    fields = subscriber.model_dump(exclude={"id"})
-    subscriber.id = connection.execute(
+    new_id = connection.execute(
         sa.insert(SUBSCRIBER).values(fields).returning(SUBSCRIBER.c.id)
     ).scalar_one()
     connection.execute(
         sa.insert(STATUS_EVENT),
-        {"subscriber_id": subscriber.id, "at": now, "from_status": None,
+        {"subscriber_id": new_id, "at": now, "from_status": None,
          "to_status": Status.pending.value, "reason": "signup"},
     )  # fmt: skip
-    record_consent(session, subscriber.id, consent, now)
-    return subscriber
+    record_consent(session, new_id, consent, now)
+    return Subscriber(id=new_id, **fields)
 
 
 def signup(

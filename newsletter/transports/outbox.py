@@ -86,7 +86,8 @@ class OutboxTransport:
         custom = {**message.custom_args, **recipient.custom_args}
         if custom:
             fields.append(("X-Custom-Args", json.dumps(custom, sort_keys=True)))
-        email = MIMEMultipart("alternative")
+        # "=_" cannot occur in base64, so the boundary needs no search through the bodies
+        email = MIMEMultipart("alternative", boundary=f"=_{secrets.token_hex(16)}")
         for name, value in fields:
             email[name] = value
         for body, subtype in ((message.text, "plain"), (message.html, "html")):
