@@ -59,6 +59,8 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
 
 def clean_name(raw: str) -> str:
     """One line of text: control characters and runs of whitespace become single spaces."""
+    if raw.isprintable():
+        return " ".join(raw.split())[:NAME_MAX]
     return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:NAME_MAX]
 
 
