@@ -14,7 +14,6 @@ from newsletter import subscribers
 from newsletter.db import session_scope
 from newsletter.errors import ConfirmationNotSent, InvalidAddress, TokenError
 from newsletter.models import utcnow
-from newsletter.transports.base import DeliveryError
 from newsletter.web.app import Web, web
 
 router = APIRouter()
@@ -95,14 +94,7 @@ async def subscribe(request: Request) -> Response:
         )
     except InvalidAddress as exc:
         return _invalid(w, exc, wants_json, data)
-    consent = subscribers.ConsentInfo(
-        source=request.headers.get("referer")
-        or request.headers.get("origin")
-        or w.url("/subscribe"),
-        ip=client,
-        user_agent=request.headers.get("user-agent", ""),
-        text_version=w.settings.consent_version,
-    )
+    consent = _consent(w, request, client)
     name = _text(data, "name")
     try:
         await anyio.to_thread.run_sync(
@@ -114,6 +106,18 @@ async def subscribe(request: Request) -> Response:
     except ConfirmationNotSent:
         return _unavailable(w, wants_json)
     return _thanks(w, wants_json)
+
+
+def _consent(w: Web, request: Request, client: str) -> subscribers.ConsentInfo:
+    """Where the form was (Referer, else Origin, else our page), who sent it, which text."""
+    return subscribers.ConsentInfo(
+        source=request.headers.get("referer")
+        or request.headers.get("origin")
+        or w.url("/subscribe"),
+        ip=client,
+        user_agent=request.headers.get("user-agent", ""),
+        text_version=w.settings.consent_version,
+    )
 
 
 def _too_many(w: Web, wait: int, wants_json: bool) -> Response:
@@ -212,8 +216,11 @@ def resubscribe(request: Request, token: str) -> Response:
         return _bad_link(w, exc)
     if outcome is subscribers.Resubscribed.confirmed:
         return w.message("Welcome back", "You are subscribed to the newsletter again.")
-    try:
-        w.confirmations.send(subscriber)
-    except DeliveryError:
+    client = request.client.host if request.client else "unknown"
+    try:  # a fresh double opt-in, at most one email an hour, like any signup
+        subscribers.signup(
+            w.engine, subscriber.email, "", _consent(w, request, client), w.confirmations.send
+        )
+    except ConfirmationNotSent:
         return _unavailable(w, False)
     return w.message("Check your inbox", THANKS)

@@ -97,3 +97,11 @@ def test_erase_leaves_nothing_but_the_suppression(web_settings):
 def test_serve_refuses_to_start_without_a_secret(project):
     code, _, err = run_cli("serve", "--port", "0")
     assert code == 1 and "secret_key is empty" in err and "NEWSLETTER_SECRET_KEY" in err
+
+
+def test_add_reports_a_confirmation_the_transport_refused(web_settings, project, monkeypatch):
+    (project / "blocked").write_text("not a folder")
+    monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(project / "blocked"))
+    code, _, err = run_cli("subscribers", "add", "ann@example.org")
+    assert code == 1 and "confirmation email was not sent" in " ".join(err.split())
+    assert "Traceback" not in err

@@ -184,3 +184,17 @@ def test_a_confirmation_the_transport_refuses_can_be_asked_for_again(web_setting
         assert client.post("/subscribe", json={"email": "ann@example.org"}).status_code == 200
     assert status_of(store, "ann@example.org") == "pending"
     assert len(Outbox(web_settings.outbox_dir).to("ann@example.org")) == 1
+
+
+def test_resubscribing_an_address_that_never_confirmed_needs_a_confirmation(client, store, outbox):
+    client.post("/subscribe", data={"email": "pat@example.org"})
+    with Session(store) as session:
+        key = session.exec(
+            select(Subscriber.key).where(Subscriber.email == "pat@example.org")
+        ).one()
+    token = client.app.state.web.tokens.unsubscribe_token(key)
+    client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    page = client.post(f"/resubscribe/{token}")
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    assert status_of(store, "pat@example.org") == "unsubscribed"  # until the link is followed
+    assert len(outbox.to("pat@example.org")) == 1  # still at most one email an hour
