@@ -54,6 +54,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/send.py 100000 --runs 3
 	$(BIN)/python bench/transport.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/signup.py
+	$(BIN)/python bench/import.py
 
 # Rewrite the golden files of the sample issue after an intended change of output.
 golden: $(VENV)/.dev

@@ -19,10 +19,11 @@ from newsletter.cli import _engine, err, out, reports_errors
 from newsletter.config import Settings, get_settings
 from newsletter.confirmation import Confirmations
 from newsletter.db import session_scope
-from newsletter.errors import SubscriberError
+from newsletter.errors import ConfirmationNotSent, SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscriber_csv import import_csv, write_csv
 from newsletter.tokens import Tokens
+from newsletter.transports.base import DeliveryError
 from newsletter.transports.factory import make_transport
 
 subscribers_app = typer.Typer(
@@ -71,7 +72,12 @@ def add(
             session, _email(settings, email), name, confirmed=confirmed, consent=consent
         )
     if confirmations is not None:
-        confirmations.send(added)
+        try:
+            confirmations.send(added)
+        except DeliveryError as exc:
+            raise ConfirmationNotSent(
+                f"added {added.email} as pending, but the confirmation email was not sent: {exc}"
+            ) from exc
         out.print(f"added {added.email} (pending); confirmation email sent")
     else:
         out.print(f"added {added.email} (confirmed)")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
 from newsletter.errors import ImportFileError, InvalidAddress
-from newsletter.models import Subscriber, SubscriberStatus, Suppression, utcnow
+from newsletter.models import Subscriber, SubscriberStatus, Suppression, UTCDateTime, utcnow
 from newsletter.subscribers import clean_name, email_hash, new_key, normalise_email
 
 CHUNK = 2000
@@ -145,44 +145,43 @@ def _sort(
 def _insert(
     session: Session, batch: list[tuple[str, str]], *, confirmed: bool, source: str
 ) -> None:
+    """One chunk: the subscribers in one executemany, their consent and first status event
+    each in one INSERT ... SELECT over the chunk's keys (no per-row round trips)."""
     if not batch:
         return
     tables = SQLModel.metadata.tables
+    subscriber = tables["subscriber"]
     now = utcnow()
     status = SubscriberStatus.confirmed if confirmed else SubscriberStatus.pending
+    keys = [new_key() for _ in batch]
     people: list[dict[str, Any]] = [
-        {
-            "key": new_key(),
-            "email": email,
-            "name": name,
-            "status": status.value,
-            "created_at": now,
-            "confirmed_at": now if confirmed else None,
-        }
-        for email, name in batch
-    ]
+        {"key": key, "email": email, "name": name, "status": status.value, "created_at": now,
+         "confirmed_at": now if confirmed else None}
+        for key, (email, name) in zip(keys, batch, strict=True)
+    ]  # fmt: skip
     connection = session.connection()
-    statement = sa.insert(tables["subscriber"]).returning(
-        tables["subscriber"].c.id, sort_by_parameter_order=True
+    connection.execute(sa.insert(subscriber), people)
+    note = f"import: {source}"
+    chunk = sa.select(subscriber.c.id).where(subscriber.c.key.in_(keys)).subquery()
+    consent = sa.select(
+        chunk.c.id,
+        sa.literal(now, UTCDateTime()),
+        sa.literal(note[:500]),
+        sa.literal(""),
+        sa.literal(""),
+        sa.literal(""),
     )
-    ids = [row[0] for row in connection.execute(statement, people)]
-    note = f"import: {source}"[:500]
-    connection.execute(
-        sa.insert(tables["consent"]),
-        [
-            {"subscriber_id": i, "at": now, "source": note, "ip": "", "user_agent": "",
-             "text_version": ""}
-            for i in ids
-        ],
-    )  # fmt: skip
-    connection.execute(
-        sa.insert(tables["status_event"]),
-        [
-            {"subscriber_id": i, "at": now, "from_status": None, "to_status": status.value,
-             "reason": note[:200]}
-            for i in ids
-        ],
-    )  # fmt: skip
+    columns = ("subscriber_id", "at", "source", "ip", "user_agent", "text_version")
+    connection.execute(sa.insert(tables["consent"]).from_select(columns, consent))
+    event = sa.select(
+        chunk.c.id,
+        sa.literal(now, UTCDateTime()),
+        sa.null(),
+        sa.literal(status.value),
+        sa.literal(note[:200]),
+    )
+    event_columns = ("subscriber_id", "at", "from_status", "to_status", "reason")
+    connection.execute(sa.insert(tables["status_event"]).from_select(event_columns, event))
 
 
 def write_csv(subscribers: Iterable[Subscriber], stream: IO[str]) -> int:

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from newsletter.db import session_scope
 from newsletter.errors import (
@@ -35,8 +36,12 @@ from newsletter.models import (
     Suppression,
     utcnow,
 )
+from newsletter.transports.base import DeliveryError
 
 RESEND_AFTER = timedelta(hours=1)
+SUBSCRIBER = SQLModel.metadata.tables["subscriber"]
+CONSENT = SQLModel.metadata.tables["consent"]
+STATUS_EVENT = SQLModel.metadata.tables["status_event"]
 NAME_MAX = 200
 Status = SubscriberStatus
 
@@ -54,6 +59,8 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
 
 def clean_name(raw: str) -> str:
     """One line of text: control characters and runs of whitespace become single spaces."""
+    if raw.isprintable():
+        return " ".join(raw.split())[:NAME_MAX]
     return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:NAME_MAX]
 
 
@@ -117,18 +124,19 @@ def set_status(
 
 
 def record_consent(
-    session: Session, subscriber: Subscriber, consent: ConsentInfo, now: datetime
+    session: Session, subscriber_id: int | None, consent: ConsentInfo, now: datetime
 ) -> None:
-    assert subscriber.id is not None
-    session.add(
-        Consent(
-            subscriber_id=subscriber.id,
-            at=now,
-            source=consent.source[:500],
-            ip=consent.ip[:64],
-            user_agent=consent.user_agent[:500],
-            text_version=consent.text_version[:50],
-        )
+    assert subscriber_id is not None
+    session.connection().execute(
+        sa.insert(CONSENT),
+        {
+            "subscriber_id": subscriber_id,
+            "at": now,
+            "source": consent.source[:500],
+            "ip": consent.ip[:64],
+            "user_agent": consent.user_agent[:500],
+            "text_version": consent.text_version[:50],
+        },
     )
 
 
@@ -149,20 +157,46 @@ def subscribe(
 
     New addresses (erased ones too) become pending; a confirmed address needs nothing; anyone
     else gets at most one confirmation email per hour. The status only changes on confirming.
+    Written with Core statements: this is the web app's hot path (bench/signup.py).
     """
-    subscriber = find(session, email)
-    if subscriber is None:
-        subscriber = create(session, email, name, Status.pending, "signup", now)
-    elif subscriber.status == Status.confirmed or (
-        subscriber.confirmation_sent_at and now - subscriber.confirmation_sent_at < RESEND_AFTER
-    ):
+    connection = session.connection()
+    columns = (SUBSCRIBER.c.id, SUBSCRIBER.c.status, SUBSCRIBER.c.confirmation_sent_at)
+    found = connection.execute(sa.select(*columns).where(SUBSCRIBER.c.email == email)).first()
+    if found is None:
+        return _insert_pending(session, email, name, consent, now)
+    last_sent = found.confirmation_sent_at
+    if found.status == Status.confirmed or (last_sent and now - last_sent < RESEND_AFTER):
         return None
-    elif name and subscriber.status == Status.pending:
-        subscriber.name = clean_name(name)
-    record_consent(session, subscriber, consent, now)
-    subscriber.confirmation_sent_at = now
-    session.add(subscriber)
-    return subscriber
+    values: dict[str, object] = {"confirmation_sent_at": now}
+    if name and found.status == Status.pending:
+        values["name"] = clean_name(name)
+    connection.execute(sa.update(SUBSCRIBER).where(SUBSCRIBER.c.id == found.id).values(values))
+    record_consent(session, found.id, consent, now)
+    return session.get(Subscriber, found.id, populate_existing=True)
+
+
+def _insert_pending(
+    session: Session, email: str, name: str, consent: ConsentInfo, now: datetime
+) -> Subscriber:
+    fields: dict[str, Any] = {
+        "key": new_key(),
+        "email": email,
+        "name": clean_name(name),
+        "status": Status.pending.value,
+        "created_at": now,
+        "confirmation_sent_at": now,
+    }
+    connection = session.connection()
+    new_id = connection.execute(
+        sa.insert(SUBSCRIBER).values(fields).returning(SUBSCRIBER.c.id)
+    ).scalar_one()
+    connection.execute(
+        sa.insert(STATUS_EVENT),
+        {"subscriber_id": new_id, "at": now, "from_status": None,
+         "to_status": Status.pending.value, "reason": "signup"},
+    )  # fmt: skip
+    record_consent(session, new_id, consent, now)
+    return Subscriber(id=new_id, **fields)
 
 
 def signup(
@@ -172,7 +206,10 @@ def signup(
     consent: ConsentInfo,
     send_confirmation: Callable[[Subscriber], None],
 ) -> None:
-    """``subscribe`` in its own transaction, then the confirmation email if one is due."""
+    """``subscribe`` in its own transaction, then the confirmation email if one is due.
+
+    If the transport refuses the email, the address may ask again at once (ConfirmationNotSent).
+    """
     for attempt in (1, 2):
         try:
             with session_scope(engine) as session:
@@ -185,7 +222,7 @@ def signup(
         return
     try:
         send_confirmation(due)
-    except Exception as exc:
+    except DeliveryError as exc:
         with session_scope(engine) as session:
             session.execute(
                 sa.update(Subscriber)
@@ -209,7 +246,9 @@ def confirm(session: Session, key: str, issued_at: datetime, now: datetime) -> S
     if subscriber.status != Status.pending:
         changed = latest_change(session, subscriber)
         if changed is not None and issued_at < changed.replace(microsecond=0):
-            raise TokenError("this confirmation link was sent before your last unsubscribe")
+            raise TokenError(
+                "this confirmation link is older than the latest change to your subscription"
+            )
     set_status(session, subscriber, Status.confirmed, "confirmed by link", now)
     session.execute(
         sa.delete(Suppression).where(col(Suppression.email_hash) == email_hash(subscriber.email))
@@ -249,7 +288,7 @@ def add(
     now = utcnow()
     status = Status.confirmed if confirmed else Status.pending
     subscriber = create(session, email, name, status, "added by staff", now)
-    record_consent(session, subscriber, consent, now)
+    record_consent(session, subscriber.id, consent, now)
     return subscriber
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import jinja2
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
@@ -36,6 +37,7 @@ class Web:
     tokens: Tokens
     confirmations: Confirmations
     limit: RateLimit
+    signup_slots: anyio.CapacityLimiter | None = None
     org: dict[str, str] = field(default_factory=dict)
 
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -71,6 +73,10 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
         org=org_context(settings),
     )
     state.confirmations.compiled()  # a broken confirm template stops the start, not a signup
+    # SQLite takes one writer at a time; threads that queue inside it sleep and retry, and
+    # Python threads doing short I/O wait on the GIL. Signups run one at a time on SQLite and
+    # a few at a time on PostgreSQL, which measured faster than a free-for-all (bench/signup.py).
+    state.signup_slots = anyio.CapacityLimiter(1 if engine.dialect.name == "sqlite" else 8)
     app = FastAPI(title="newsletter", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = state
     if settings.allowed_origins:
@@ -83,6 +89,15 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
         )
     app.include_router(pages.router)
     app.include_router(archive.router)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    def database_down(request: Request, exc: sa.exc.OperationalError) -> Response:
+        text = "The service is briefly unavailable. Please try again in a minute."
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse({"detail": text}, status_code=503, headers={"Retry-After": "60"})
+        response = state.message("Please try again in a minute", text, status=503)
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.get("/healthz")
     def healthz() -> Response:

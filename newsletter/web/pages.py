@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from newsletter import subscribers
 from newsletter.db import session_scope
 from newsletter.errors import ConfirmationNotSent, InvalidAddress, TokenError
 from newsletter.models import utcnow
-from newsletter.transports.base import DeliveryError
 from newsletter.web.app import Web, web
 
 router = APIRouter()
@@ -94,7 +94,23 @@ async def subscribe(request: Request) -> Response:
         )
     except InvalidAddress as exc:
         return _invalid(w, exc, wants_json, data)
-    consent = subscribers.ConsentInfo(
+    consent = _consent(w, request, client)
+    name = _text(data, "name")
+    try:
+        await anyio.to_thread.run_sync(
+            functools.partial(
+                subscribers.signup, w.engine, email, name, consent, w.confirmations.send
+            ),
+            limiter=w.signup_slots,
+        )
+    except ConfirmationNotSent:
+        return _unavailable(w, wants_json)
+    return _thanks(w, wants_json)
+
+
+def _consent(w: Web, request: Request, client: str) -> subscribers.ConsentInfo:
+    """Where the form was (Referer, else Origin, else our page), who sent it, which text."""
+    return subscribers.ConsentInfo(
         source=request.headers.get("referer")
         or request.headers.get("origin")
         or w.url("/subscribe"),
@@ -102,14 +118,6 @@ async def subscribe(request: Request) -> Response:
         user_agent=request.headers.get("user-agent", ""),
         text_version=w.settings.consent_version,
     )
-    name = _text(data, "name")
-    try:
-        await run_in_threadpool(
-            subscribers.signup, w.engine, email, name, consent, w.confirmations.send
-        )
-    except ConfirmationNotSent:
-        return _unavailable(w, wants_json)
-    return _thanks(w, wants_json)
 
 
 def _too_many(w: Web, wait: int, wants_json: bool) -> Response:
@@ -133,7 +141,8 @@ def _bad_link(w: Web, exc: TokenError) -> HTMLResponse:
     advice = (
         "You can sign up again to get a new link."
         if exc.expired
-        else ("Check that you copied the whole link from the email, or sign up again.")
+        else "Check that you copied the whole link from the email. To stop the newsletter, "
+        "use the unsubscribe link of the latest issue, or reply to it."
     )
     link = {"url": w.url("/subscribe"), "label": "Go to the signup page"}
     return w.message("This link does not work", f"Sorry: {exc}.", advice, status=400, link=link)
@@ -207,8 +216,11 @@ def resubscribe(request: Request, token: str) -> Response:
         return _bad_link(w, exc)
     if outcome is subscribers.Resubscribed.confirmed:
         return w.message("Welcome back", "You are subscribed to the newsletter again.")
-    try:
-        w.confirmations.send(subscriber)
-    except DeliveryError:
+    client = request.client.host if request.client else "unknown"
+    try:  # a fresh double opt-in, at most one email an hour, like any signup
+        subscribers.signup(
+            w.engine, subscriber.email, "", _consent(w, request, client), w.confirmations.send
+        )
+    except ConfirmationNotSent:
         return _unavailable(w, False)
     return w.message("Check your inbox", THANKS)

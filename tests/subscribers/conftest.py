@@ -1,0 +1,121 @@
+"""Fixtures for the subscriber side: settings with a secret, a migrated store, the outbox, the
+web app (TestClient) and a real uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from newsletter import db
+from newsletter.config import Settings
+from newsletter.models import Subscriber
+from newsletter.transports.outbox import OutboxTransport
+from newsletter.web import create_app
+
+SECRET = "test-secret-key-only-for-tests"
+
+
+class Outbox:
+    """The .eml files the outbox transport wrote, parsed."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def messages(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for p in sorted(self.folder.glob("*.eml"))
+        ]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages() if address in str(m["To"])]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        part = message.get_body(("plain",))
+        assert part is not None
+        return part.get_content()
+
+    @staticmethod
+    def html(message: EmailMessage) -> str:
+        part = message.get_body(("html",))
+        assert part is not None
+        return part.get_content()
+
+
+@pytest.fixture
+def web_settings(project: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    monkeypatch.setenv("NEWSLETTER_SIGNUP_RATE_LIMIT", "off")
+    return Settings()
+
+
+@pytest.fixture
+def store(web_settings: Settings) -> Iterator[sa.Engine]:
+    engine = db.make_engine(web_settings.database_url)
+    db.ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def outbox(web_settings: Settings) -> Outbox:
+    return Outbox(web_settings.outbox_dir)
+
+
+def make_app(settings: Settings, engine: sa.Engine) -> FastAPI:
+    return create_app(settings, engine, OutboxTransport(settings.outbox_dir))
+
+
+@pytest.fixture
+def client(web_settings: Settings, store: sa.Engine) -> Iterator[TestClient]:
+    with TestClient(make_app(web_settings, store), base_url=web_settings.base_url) as c:
+        yield c
+
+
+def status_of(engine: sa.Engine, address: str) -> str | None:
+    with Session(engine) as session:
+        found = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        return None if found is None else str(found.status)
+
+
+@contextmanager
+def live_server(settings_for: object, engine: sa.Engine) -> Iterator[tuple[str, Settings]]:
+    """A real uvicorn on 127.0.0.1 and a free port; yields (base URL, the app's settings).
+
+    ``settings_for(base_url)`` builds the Settings once the port is known, so the links in
+    the emails point at this very server.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings: Settings = settings_for(base)  # type: ignore[operator]
+    config = uvicorn.Config(make_app(settings, engine), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield base, settings
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -1,0 +1,86 @@
+"""End to end over HTTP against a real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import re
+
+import httpx2 as httpx
+from sqlmodel import Session, select
+
+from newsletter.builder import build_issue
+from newsletter.config import Settings
+from newsletter.models import Subscriber
+from newsletter.tokens import Tokens, unsubscribe_url
+from newsletter.transports.base import Message, Recipient
+from newsletter.transports.outbox import OutboxTransport
+from tests.subscribers.conftest import Outbox, live_server, status_of
+
+
+def test_sign_up_confirm_by_email_link_then_one_click_unsubscribe(web_settings, synced, outbox):
+    engine = synced
+    server = live_server(lambda base: Settings(base_url=base), engine)
+    with server as (base, settings), httpx.Client(base_url=base) as http:
+        form = http.get("/subscribe")
+        assert form.status_code == 200 and "<form" in form.text
+        answer = http.post("/subscribe", data={"email": "dara@example.org", "name": "Dara"})
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        assert status_of(engine, "dara@example.org") == "pending"
+
+        # the confirmation email, read from the outbox like a mail client would
+        confirmation = outbox.to("dara@example.org")[0]
+        link = re.search(rf"{re.escape(base)}/confirm/[A-Za-z0-9_.\-]+", Outbox.text(confirmation))
+        assert link is not None
+        page = httpx.get(link.group(0))
+        assert page.status_code == 200 and "You are subscribed" in page.text
+        assert status_of(engine, "dara@example.org") == "confirmed"
+
+        # an issue compiled once, personalised for Dara, sent through the outbox
+        _send_issue(settings, engine, base)
+        issue = next(m for m in outbox.to("dara@example.org") if "Q3 2016" in m["Subject"])
+        assert issue["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        target = issue["List-Unsubscribe"].strip().strip("<>")  # unfolded
+        assert target.startswith(f"{base}/unsubscribe/")
+        assert target in Outbox.html(issue)  # the visible link is the same URL
+
+        # what a mailbox provider does: POST the one-click body, no redirects followed
+        done = httpx.post(target, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+        assert done.status_code == 200
+        assert status_of(engine, "dara@example.org") == "unsubscribed"
+
+        health = http.get("/healthz")
+        assert health.json()["status"] == "ok"
+
+
+def _send_issue(settings: Settings, engine, base: str) -> None:
+    compiled = build_issue(settings, engine, "2016-q3").compiled
+    tokens = Tokens.from_settings(settings)
+    with Session(engine) as session:
+        dara = session.exec(select(Subscriber).where(Subscriber.email == "dara@example.org")).one()
+    url = unsubscribe_url(base, tokens, dara.key)
+    html, text = compiled.personalize(
+        {
+            "unsubscribe_url": url,
+            "view_url": f"{base}/archive/{compiled.slug}",
+            "email": dara.email,
+            "name": dara.name,
+        }
+    )
+    OutboxTransport(settings.outbox_dir).send(
+        Message(
+            subject=compiled.subject,
+            html=html,
+            text=text,
+            from_email=settings.from_email,
+            from_name=settings.from_name,
+            recipients=[
+                Recipient(
+                    email=dara.email,
+                    name=dara.name,
+                    headers={
+                        "List-Unsubscribe": f"<{url}>",
+                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                    },
+                )
+            ],
+        )
+    )
