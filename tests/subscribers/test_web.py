@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from newsletter import db
-from newsletter.builder import build_issue, write_build
+from newsletter.builder import build_issue
+from newsletter.ledger import start_live, start_test
+from newsletter.sending import content_of
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
 from newsletter.models import Subscriber
@@ -152,14 +154,16 @@ def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
 
 
-def test_archive_lists_built_issues_with_placeholders_neutralised(web_settings, synced, client):
+def test_archive_lists_sent_issues_with_placeholders_neutralised(web_settings, synced, client):
     built = build_issue(web_settings, synced, "2016-q3")
-    write_build(built, web_settings.build_dir / "2016-q3")
+    start_test(synced, content_of(built.compiled, test=True), ["proof@example.org"])
+    assert "/archive/2016-q3" not in client.get("/archive").text  # a proof is not "sent"
+    start_live(synced, content_of(built.compiled))
     listing = client.get("/archive")
     assert listing.status_code == 200 and "/archive/2016-q3" in listing.text
     page = client.get("/archive/2016-q3")
     assert page.status_code == 200 and built.compiled.subject.split(":")[0] in page.text
-    assert "%%" not in page.text
+    assert "%%" not in page.text and "[TEST]" not in listing.text
     assert 'href="http://localhost:8000/subscribe"' in page.text
     assert 'href="http://localhost:8000/archive/2016-q3"' in page.text
     assert client.get("/archive/2016-q4").status_code == 404
