@@ -1,4 +1,4 @@
-"""The public archive: ``/archive`` lists the issues sent to the list, ``/archive/{slug}`` shows one.
+"""The public archive: `/archive` lists the issues sent to the list, `/archive/{slug}` one.
 
 "Sent" means the issue has a live send in the send ledger (finished, or still going); the page
 is the exact HTML that went out, stored with the send, with the per-recipient placeholders
