@@ -260,7 +260,7 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
         if claimed:
             connection.execute(
                 D.update()
-                .where(_among([c.delivery_id for c in claimed], connection.dialect.name))
+                .where(_among(claimed, send_id, connection.dialect.name))
                 .values(
                     status=DeliveryStatus.in_flight.value,
                     claimed_by=worker,
@@ -272,12 +272,23 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
     return Batch(claimed, sum(len(v) for v in skipped.values()))
 
 
-def _among(ids: list[int], dialect: str) -> sa.ColumnElement[bool]:
-    """``id IN (...)``; on PostgreSQL one array parameter instead of a thousand."""
+def _among(claimed: list[Claimed], send_id: int, dialect: str) -> sa.ColumnElement[bool]:
+    """The claimed rows, without a thousand bind parameters.
+
+    PostgreSQL: ``id = ANY(:ids)``, one array (other workers may hold rows in between, so the
+    ids are listed exactly). SQLite: the id range of the batch among this send's pending rows,
+    which under BEGIN IMMEDIATE (no other writer) are exactly the rows just selected, since the
+    skipped ones were marked first.
+    """
+    ids = [c.delivery_id for c in claimed]
     if dialect == "postgresql":
         array = sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Integer))
         return cast(sa.ColumnElement[bool], D.c.id == sa.any_(array))
-    return cast(sa.ColumnElement[bool], D.c.id.in_(ids))
+    return sa.and_(
+        D.c.send_id == send_id,
+        D.c.status == DeliveryStatus.pending.value,
+        D.c.id.between(ids[0], ids[-1]),
+    )
 
 
 def _split(
@@ -285,20 +296,15 @@ def _split(
 ) -> tuple[list[Claimed], dict[str, list[int]]]:
     claimed: list[Claimed] = []
     skipped: dict[str, list[int]] = {}
+    confirmed = SubscriberStatus.confirmed.value  # looked up once, not per row
     for delivery_id, subscriber_id, test_email, email, name, key, status in rows:
         if subscriber_id is None and not test_email:
-            skipped.setdefault("erased before their batch", []).append(int(delivery_id))
-        elif subscriber_id is not None and status != SubscriberStatus.confirmed.value:
-            skipped.setdefault(f"{status} before their batch", []).append(int(delivery_id))
+            skipped.setdefault("erased before their batch", []).append(delivery_id)
+        elif subscriber_id is not None and status != confirmed:
+            skipped.setdefault(f"{status} before their batch", []).append(delivery_id)
         else:
             claimed.append(
-                Claimed(
-                    int(delivery_id),
-                    int(subscriber_id) if subscriber_id is not None else None,
-                    str(email or test_email),
-                    str(name or ""),
-                    str(key or ""),
-                )
+                Claimed(delivery_id, subscriber_id, email or test_email, name or "", key or "")
             )
     return claimed, skipped
 
