@@ -182,27 +182,25 @@ def report(
     if not rows:
         out.print(f"{issue} has not been sent")
         return
-    table = Table("send", "kind", "status", "started", *TABLE_COUNTS)
+    table = Table("send", "kind", "status", *TABLE_COUNTS)
     for row in rows:
-        table.add_row(
-            *(str(row[k]) for k in ("send_id", "kind", "status", "started_at")),
-            *(str(row[k]) for k in TABLE_COUNTS),
-        )
+        table.add_row(*(str(row[k]) for k in ("send_id", "kind", "status", *TABLE_COUNTS)))
     out.print(table)
     for row in rows:
         _report_lines(row)
 
 
 TABLE_COUNTS = (
-    "audience", "accepted", "delivered", "deferred", "bounced", "dropped", "failed",
-    "uncertain", "skipped", "pending",
+    "audience", "accepted", "delivered", "bounced", "dropped", "failed", "uncertain", "skipped",
+    "pending",
 )  # fmt: skip
 
 
 def _report_lines(row: dict[str, Any]) -> None:
     send = f"send {row['send_id']}"
     out.print(
-        f"{send}: {row['complaints']} complaints, {row['unsubscribes']} unsubscribes; "
+        f"{send} (started {row['started_at']}): {row['complaints']} complaints, "
+        f"{row['unsubscribes']} unsubscribes; {row['deferred']} deferred, "
         f"{row['soft_bounced']} soft bounces; uncertain: {row['uncertain_settled']} settled by "
         f"SendGrid's events, {row['uncertain_remaining']} remaining"
     )
