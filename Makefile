@@ -53,6 +53,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/compile.py
 	$(BIN)/python bench/send.py 100000 --runs 3
 	$(BIN)/python bench/transport.py
+	$(BIN)/python bench/webhook.py --runs 5
 
 # Rewrite the golden files of the sample issue after an intended change of output.
 golden: $(VENV)/.dev
