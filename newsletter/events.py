@@ -351,7 +351,7 @@ def _update_subscribers(
 
 def apply(session: Session, events: list[Event], policy: Policy, now: datetime) -> Applied:
     """Apply parsed events; the caller commits (one transaction per request)."""
-    result = Applied(received=len(events))
+    result = Applied(received=len(events))  # the endpoint adds what it ignored
     fresh = _fresh(session, events, now)
     result.duplicates = len(events) - len(fresh)
     found = match(session, fresh)

@@ -114,6 +114,7 @@ def test_events_matched_by_custom_args_update_deliveries_and_the_list(hook):
     answer = hook.post(events)
     assert answer.status_code == 200, answer.text
     assert answer.json()["ignored"] == 3
+    assert (answer.json()["received"], answer.json()["applied"]) == (13, 10)
     assert answer.json()["subscribers"] == 4
     statuses = {i: hook.person(f"reader{i}@example.net").status for i in range(7)}
     assert statuses == {

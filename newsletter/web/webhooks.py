@@ -121,5 +121,5 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     except (ValueError, RecursionError, WebhookError):
         return _problem(400, "the body must be a JSON array of SendGrid events")
     result = await run_in_threadpool(_apply, hook, parsed)
-    result.ignored = len(decoded) - len(parsed)
+    result.received, result.ignored = len(decoded), len(decoded) - len(parsed)
     return JSONResponse(asdict(result))
