@@ -97,10 +97,18 @@ def _signed(hook: EventHook, request: Request, body: bytes) -> bool:
     return hook.verifier(body, signature, timestamp, time.time())
 
 
-def _apply(hook: EventHook, parsed: list[events.Event]) -> events.Applied:
+def _apply(hook: EventHook, body: bytes) -> events.Applied:
+    """Parse and apply a verified body in one transaction (in a worker thread); WebhookError
+    when it is not a JSON array."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise WebhookError("the body is not JSON") from exc
+    parsed = events.parse(decoded)
     with Session(hook.engine) as session:
         result = events.apply(session, parsed, hook.policy, utcnow())
         session.commit()
+    result.received, result.ignored = len(decoded), len(decoded) - len(parsed)
     return result
 
 
@@ -116,10 +124,7 @@ async def sendgrid_events(request: Request) -> JSONResponse:
         log.warning("refused an Event Webhook request: missing, bad or stale signature")
         return _problem(403, "missing, malformed, wrong or stale Event Webhook signature")
     try:
-        decoded = json.loads(body)
-        parsed = events.parse(decoded)
-    except (ValueError, RecursionError, WebhookError):
+        result = await run_in_threadpool(_apply, hook, body)
+    except WebhookError:
         return _problem(400, "the body must be a JSON array of SendGrid events")
-    result = await run_in_threadpool(_apply, hook, parsed)
-    result.received, result.ignored = len(decoded), len(decoded) - len(parsed)
     return JSONResponse(asdict(result))
