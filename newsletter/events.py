@@ -180,11 +180,9 @@ def _fresh(session: Session, events: list[Event], now: datetime) -> list[Event]:
     session.execute(table.delete().where(table.c.received_at < now - KEEP_EVENT_IDS))
     postgres = session.get_bind().dialect.name == "postgresql"
     insert = (postgresql.insert if postgres else sqlite.insert)(table)
-    new: set[str] = set()
-    for ids in _chunks(list(first)):
-        statement = insert.on_conflict_do_nothing().returning(table.c.sg_event_id)
-        rows = [{"sg_event_id": i, "received_at": now} for i in ids]
-        new.update(session.execute(statement.values(rows)).scalars())
+    statement = insert.on_conflict_do_nothing().returning(table.c.sg_event_id)
+    rows = [{"sg_event_id": i, "received_at": now} for i in first]
+    new = set(session.execute(statement, rows).scalars()) if rows else set()
     return [e for i, e in first.items() if i in new]
 
 
