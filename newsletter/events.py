@@ -154,7 +154,7 @@ def parse_event(item: Any) -> Event | None:
         subscriber_id=_int(item.get("subscriber_id")),
         message_id=_text(item.get("sg_message_id"), 300).partition(".")[0],
         reason=_text(item.get("reason") or item.get("response")),
-        soft=item.get("type") == "blocked" or smtp_status.startswith("4"),
+        soft=kind == "bounce" and (item.get("type") == "blocked" or smtp_status.startswith("4")),
         machine_open=item.get("sg_machine_open") is True,
     )
 
