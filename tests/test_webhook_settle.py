@@ -56,7 +56,13 @@ def test_uncertain_rows_left_by_a_killed_send_are_settled_by_events(project, syn
     app = create_app(settings, synced, OutboxTransport(project / "outbox"))
     body = json.dumps(events).encode()
     with served(app) as url:
-        answer = httpx.post(f"{url}/webhooks/sendgrid", content=body, headers=key.headers(body))
+        answer = httpx.post(
+            f"{url}/webhooks/sendgrid",
+            content=body,
+            headers=key.headers(body),
+            timeout=60,
+            trust_env=False,
+        )
     assert answer.status_code == 200, answer.text
     with Session(synced) as session:
         [row] = reporting.report(session, "2016-q3")

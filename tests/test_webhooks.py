@@ -56,7 +56,13 @@ class Hook:
     def post(self, events: Any, *, key: SigningKey | None = None, **kw: Any) -> httpx.Response:
         body = events if isinstance(events, bytes) else json.dumps(events).encode()
         headers = kw.pop("headers", None) or (key or self.key).headers(body, **kw)
-        return httpx.post(f"{self.url}/webhooks/sendgrid", content=body, headers=headers)
+        return httpx.post(
+            f"{self.url}/webhooks/sendgrid",
+            content=body,
+            headers=headers,
+            timeout=60,
+            trust_env=False,
+        )
 
     def person(self, email: str) -> Subscriber:
         with Session(self.engine) as session:
@@ -340,7 +346,7 @@ def test_verification_off_accepts_unsigned_events_and_warns(project, database_ur
     caplog.clear()
     body = json.dumps([event("unsubscribe", "reader0@example.net")]).encode()
     with served(app) as url:
-        answer = httpx.post(f"{url}/webhooks/sendgrid", content=body)
+        answer = httpx.post(f"{url}/webhooks/sendgrid", content=body, timeout=60, trust_env=False)
     assert answer.status_code == 200
     assert "sendgrid_webhook_verify is off" in caplog.text
     assert Hook(url, engine).person("reader0@example.net").status == "unsubscribed"
