@@ -56,6 +56,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/signup.py
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/webhook.py --runs 5
 
 # Rewrite the golden files of the sample issue after an intended change of output.
 golden: $(VENV)/.dev

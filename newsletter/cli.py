@@ -253,8 +253,12 @@ def serve(
 ) -> None:
     """Run the web app: signup, confirm, unsubscribe, archive (needs NEWSLETTER_SECRET_KEY)."""
     from newsletter.web.server import serve as serving
+    from newsletter.web.webhooks import startup_warning
 
-    serving(get_settings(), host=host, port=port)
+    settings = get_settings()
+    if warning := startup_warning(settings):
+        err.print(f"warning: {warning}")
+    serving(settings, host=host, port=port)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -172,50 +172,43 @@ def report(
     issue: Annotated[str, typer.Argument(help="Issue slug.")],
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
-    """Per send of an issue: audience, accepted, failed, uncertain, skipped, with reasons."""
+    """Per send of an issue: delivered, bounced, dropped, complaints, unsubscribes, with reasons."""
     settings = get_settings()
     with Session(_engine(settings)) as session:
-        rows = reporting.report(session, issue)
+        rows = reporting.report(session, issue, engagement=settings.track_engagement)
     if output is Format.json:
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         out.print(f"{issue} has not been sent")
         return
-    table = Table(
-        "send",
-        "kind",
-        "status",
-        "started",
-        "audience",
-        "accepted",
-        "failed",
-        "uncertain",
-        "skipped",
-        "pending",
-    )
+    table = Table("send", "kind", "status", *TABLE_COUNTS)
     for row in rows:
-        table.add_row(
-            *(
-                str(row[k])
-                for k in (
-                    "send_id",
-                    "kind",
-                    "status",
-                    "started_at",
-                    "audience",
-                    "accepted",
-                    "failed",
-                    "uncertain",
-                    "skipped",
-                    "pending",
-                )
-            )
-        )
+        table.add_row(*(str(row[k]) for k in ("send_id", "kind", "status", *TABLE_COUNTS)))
     out.print(table)
     for row in rows:
-        for status in ("failed", "uncertain", "skipped"):
-            for reason, count in row["reasons"].get(status, {}).items():
-                out.print(
-                    f"send {row['send_id']}: {count} {status}: {reason or '(no reason recorded)'}"
-                )
+        _report_lines(row)
+
+
+TABLE_COUNTS = (
+    "audience", "accepted", "delivered", "bounced", "dropped", "failed", "uncertain", "skipped",
+    "pending",
+)  # fmt: skip
+
+
+def _report_lines(row: dict[str, Any]) -> None:
+    send = f"send {row['send_id']}"
+    out.print(
+        f"{send} (started {row['started_at']}): {row['complaints']} complaints, "
+        f"{row['unsubscribes']} unsubscribes; {row['deferred']} deferred, "
+        f"{row['soft_bounced']} soft bounces; uncertain: {row['uncertain_settled']} settled by "
+        f"SendGrid's events, {row['uncertain_remaining']} remaining"
+    )
+    if "opens" in row:
+        out.print(
+            f"{send}: {row['opens']} opens (+{row['machine_opens']} machine opens), "
+            f"{row['clicks']} clicks"
+        )
+    for status, reasons in row["reasons"].items():
+        for reason, count in reasons.items():
+            out.print(f"{send}: {count} {status}: {reason or '(no reason recorded)'}")

@@ -247,6 +247,32 @@ class Settings(BaseSettings):
         description="Seconds after which a batch claimed by a worker on another host that never"
         " answered counts as uncertain.",
     )
+    sendgrid_webhook_public_key: str = Field(
+        "",
+        description="Verification key of SendGrid's Signed Event Webhook (base64, as SendGrid"
+        " shows it).",
+    )
+    sendgrid_webhook_verify: bool = Field(
+        True,
+        description="Refuse Event Webhook requests without a valid signature (turn off only for"
+        " local trials; the app warns).",
+    )
+    sendgrid_webhook_tolerance: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds an Event Webhook request's signed timestamp may be from now.",
+    )
+    soft_bounce_limit: int = Field(
+        3,
+        ge=1,
+        description="Soft bounces within soft_bounce_window_days that mark a subscriber bounced.",
+    )
+    soft_bounce_window_days: int = Field(
+        30, ge=1, description="The window, in days, soft bounces are counted in."
+    )
+    track_engagement: bool = Field(
+        False, description="Count opens and clicks per send from the Event Webhook."
+    )
     stale_after: float = Field(
         86400.0,
         gt=0,

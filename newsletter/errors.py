@@ -14,7 +14,8 @@ NewsletterError
 │   ├── InvalidAddress       an email address is not valid (``field`` says which input)
 │   ├── UnknownSubscriber    no subscriber has that address
 │   └── ConfirmationNotSent  the transport did not take the confirmation email
-└── TokenError           a confirm or unsubscribe link is tampered, unknown or expired
+├── TokenError           a confirm or unsubscribe link is tampered, unknown or expired
+└── WebhookError         an Event Webhook request's body is not a JSON array of events
 """
 
 from __future__ import annotations
@@ -111,3 +112,7 @@ class TokenError(NewsletterError):
     def __init__(self, message: str, *, expired: bool = False) -> None:
         super().__init__(message)
         self.expired = expired
+
+
+class WebhookError(NewsletterError):
+    pass

@@ -156,12 +156,19 @@ class SendStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """The ledger's words up to ``skipped``; the rest come from SendGrid's Event Webhook."""
+
     pending = "pending"
     in_flight = "in_flight"
     accepted = "accepted"
     failed = "failed"
     uncertain = "uncertain"
     skipped = "skipped"
+    deferred = "deferred"
+    delivered = "delivered"
+    soft_bounced = "soft_bounced"
+    bounced = "bounced"
+    dropped = "dropped"
 
 
 class Send(SQLModel, table=True):
@@ -187,6 +194,9 @@ class Send(SQLModel, table=True):
     started_at: datetime = _utc_column()
     finished_at: datetime | None = _utc_column(nullable=True)
     last_error: str = ""
+    opens: int = 0
+    machine_opens: int = 0
+    clicks: int = 0
 
 
 class Delivery(SQLModel, table=True):
@@ -197,6 +207,7 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_subscriber"),
         sa.Index("ix_delivery_send_status", "send_id", "status"),
+        sa.Index("ix_delivery_message_id", "message_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -217,6 +228,7 @@ class Delivery(SQLModel, table=True):
     claimed_by: str = ""
     claimed_at: datetime | None = _utc_column(nullable=True)
     updated_at: datetime = _utc_column()
+    settled_at: datetime | None = _utc_column(nullable=True)  # when an event settled uncertain
 
 
 class Schedule(SQLModel, table=True):
@@ -241,3 +253,14 @@ class SourceState(SQLModel, table=True):
     last_modified: str = ""
     newest_modified_at: datetime | None = _utc_column(nullable=True)
     last_synced_at: datetime | None = _utc_column(nullable=True)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """An ``sg_event_id`` already applied: SendGrid retries for 24 h, so each is applied once.
+    Rows older than a few days are pruned."""
+
+    __tablename__ = "webhook_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sg_event_id: str = Field(max_length=100, unique=True)
+    received_at: datetime = _utc_column(index=True)

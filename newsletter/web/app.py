@@ -61,7 +61,7 @@ def web(request: Request) -> Web:
 
 def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> FastAPI:
     """The web app. Refuses to start (ConfigError) without a ``secret_key``."""
-    from newsletter.web import archive, pages
+    from newsletter.web import archive, pages, webhooks
 
     tokens = Tokens.from_settings(settings)
     state = Web(
@@ -79,6 +79,7 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
     state.signup_slots = anyio.CapacityLimiter(1 if engine.dialect.name == "sqlite" else 8)
     app = FastAPI(title="newsletter", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = state
+    app.state.event_hook = webhooks.setup(settings, engine)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -89,6 +90,7 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
         )
     app.include_router(pages.router)
     app.include_router(archive.router)
+    app.include_router(webhooks.router)
 
     @app.exception_handler(sa.exc.OperationalError)
     def database_down(request: Request, exc: sa.exc.OperationalError) -> Response:
