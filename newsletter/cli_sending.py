@@ -17,7 +17,7 @@ from newsletter import ledger, reporting, scheduler, subscribers
 from newsletter.cli import _engine, _report, app, err, out, reports_errors
 from newsletter.config import get_settings
 from newsletter.errors import SendError
-from newsletter.models import Send, SendKind
+from newsletter.models import DeliveryStatus, Send, SendKind
 from newsletter.sending import Progress as SendProgress
 from newsletter.sending import Sender, SendOptions, checked_build
 from newsletter.transports.factory import make_transport
@@ -66,7 +66,7 @@ def send(
     with Session(engine) as session:
         existing = ledger.live_send(session, build.issue.slug)
     if existing is not None and existing.id is not None:
-        audience = ledger.remaining(engine, existing.id)
+        audience = ledger.count(engine, existing.id, DeliveryStatus.pending)
     else:
         audience = ledger.confirmed_count(engine)
     what = "resume the send of" if existing else "send"

@@ -340,29 +340,18 @@ def settle(
         )
 
 
-def outstanding(engine: sa.Engine, send_id: int) -> int:
-    """Rows still pending or in flight."""
+def count(engine: sa.Engine, send_id: int, *statuses: DeliveryStatus) -> int:
+    """How many of a send's rows have one of ``statuses``.
+
+    Pending ones are what a resumed send would still try; pending plus in-flight ones are
+    what keeps a send from being finished.
+    """
     with engine.connect() as connection:
         return int(
             connection.execute(
                 sa.select(sa.func.count())
                 .select_from(D)
-                .where(
-                    D.c.send_id == send_id,
-                    D.c.status.in_([DeliveryStatus.pending.value, DeliveryStatus.in_flight.value]),
-                )
-            ).scalar_one()
-        )
-
-
-def remaining(engine: sa.Engine, send_id: int) -> int:
-    """Recipients a resumed send would still try: pending ones (in-flight ones are a worker's)."""
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                sa.select(sa.func.count())
-                .select_from(D)
-                .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.pending.value)
+                .where(D.c.send_id == send_id, D.c.status.in_([s.value for s in statuses]))
             ).scalar_one()
         )
 

@@ -112,7 +112,7 @@ class Sender:
         if stopped is not None:
             ledger.close(self.engine, send.id, SendStatus.stopped, str(stopped))
             raise SendError(_stopped(stopped, send)) from stopped
-        if ledger.outstanding(self.engine, send.id) == 0:
+        if not ledger.count(self.engine, send.id, DeliveryStatus.pending, DeliveryStatus.in_flight):
             ledger.close(self.engine, send.id, SendStatus.finished)
         return progress
 
