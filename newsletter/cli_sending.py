@@ -182,9 +182,10 @@ def report(
     if not rows:
         out.print(f"{issue} has not been sent")
         return
-    table = Table("send", "kind", "status", *TABLE_COUNTS)
-    for row in rows:
-        table.add_row(*(str(row[k]) for k in ("send_id", "kind", "status", *TABLE_COUNTS)))
+    # one column per send, one line per count: readable in an 80-column terminal or cron mail
+    table = Table("", *(f"send {row['send_id']} ({row['kind']})" for row in rows))
+    for key in ("status", "started_at", *TABLE_COUNTS):
+        table.add_row(key.replace("_", " "), *(str(row[key]) for row in rows))
     out.print(table)
     for row in rows:
         _report_lines(row)
