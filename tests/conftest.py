@@ -22,6 +22,21 @@ PG_URL = os.environ.get("NEWSLETTER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+def clear_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every NEWSLETTER_* variable (but the test database URL) for this test."""
+    for key in list(os.environ):
+        if key.startswith("NEWSLETTER_") and key != "NEWSLETTER_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory and no NEWSLETTER_* variables: settings from scratch."""
+    monkeypatch.chdir(tmp_path)
+    clear_settings_env(monkeypatch)
+    return tmp_path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: a SQLite file, or a schema of its own in PostgreSQL."""
@@ -56,9 +71,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) 
         shutil.copytree(ROOT / name, folder / name)
     shutil.copy(ROOT / "newsletter.toml", folder / "newsletter.toml")
     monkeypatch.chdir(folder)
-    for key in list(os.environ):
-        if key.startswith("NEWSLETTER_") and key != "NEWSLETTER_TEST_DATABASE_URL":
-            monkeypatch.delenv(key)
+    clear_settings_env(monkeypatch)
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
     return folder
 

@@ -9,17 +9,6 @@ from newsletter.errors import ConfigError
 from tests.conftest import run_cli
 
 
-@pytest.fixture
-def clean_env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("NEWSLETTER_"):
-            monkeypatch.delenv(key)
-    return tmp_path
-
-
 def test_defaults_without_a_file(clean_env):
     settings = get_settings()
     assert settings.database_url == "sqlite:///subscribers.db"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,8 @@ from newsletter.errors import ConfigError
 
 
 @pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith("NEWSLETTER_"):
-            monkeypatch.delenv(key)
-    return tmp_path
+def folder(clean_env: Path) -> Path:
+    return clean_env
 
 
 def test_defaults_send_nothing_through_sendgrid(folder):
