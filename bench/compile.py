@@ -34,9 +34,9 @@ def main() -> None:
         os.environ["NEWSLETTER_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
 
         from newsletter import db
-        from newsletter.builder import build_issue, sync_markdown
-        from newsletter.compiler import make_environment
         from newsletter.config import get_settings
+        from newsletter.issues.build import build_issue, sync_markdown
+        from newsletter.issues.compiler import make_environment
 
         settings = get_settings()
         engine = db.make_engine(settings.database_url)

@@ -19,7 +19,7 @@ from sqlmodel import Session, func, select
 
 from newsletter import db
 from newsletter.models import Subscriber
-from newsletter.subscriber_csv import import_csv
+from newsletter.subscribers.csv_files import import_csv
 
 
 def write_csv(path: Path, rows: int) -> None:

@@ -78,9 +78,9 @@ def one_run(
     count: int, database_url: str | None, fake_url: str, api_key: str, concurrency: int
 ) -> dict[str, float]:
     from newsletter import db
-    from newsletter.builder import build_issue, sync_markdown
     from newsletter.config import Settings
-    from newsletter.sending import Sender, SendOptions
+    from newsletter.issues.build import build_issue, sync_markdown
+    from newsletter.sending.sender import Sender, SendOptions
     from newsletter.transports.sendgrid import SendGridTransport
 
     with tempfile.TemporaryDirectory() as tmp:

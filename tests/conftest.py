@@ -84,7 +84,7 @@ def settings(project: Path) -> Settings:
 @pytest.fixture
 def synced(project: Path, settings: Settings) -> sa.Engine:
     """The project's database with the sample content synced into it."""
-    from newsletter.builder import sync_markdown
+    from newsletter.issues.build import sync_markdown
 
     engine = db.make_engine(settings.database_url)
     db.ensure_schema(engine)

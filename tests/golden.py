@@ -20,8 +20,8 @@ FILES = ("index.html", "index.txt", "index.mjml")
 def build_sample(issue: str, out: Path) -> None:
     """Build ``issue`` of the committed sample project into ``out``."""
     from newsletter import db
-    from newsletter.builder import build_issue, sync_markdown, write_build
     from newsletter.config import Settings
+    from newsletter.issues.build import build_issue, sync_markdown, write_build
 
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("content", "issues", "templates"):

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from newsletter.builder import build_issue
-from newsletter.checks import CLIP_BYTES, check_compiled
+from newsletter.issues.build import build_issue
+from newsletter.issues.checks import CLIP_BYTES, check_compiled
 from tests.conftest import run_cli
 
 ADDRESS = "MPAT Regional Office, 3rd floor, 12 Sukhumvit Road, Bangkok 10110, Thailand"

@@ -15,18 +15,18 @@ import pytest
 from mjml import mjml2html
 from premailer import Premailer
 
-from newsletter.builder import build_issue
-from newsletter.checks import check_compiled
-from newsletter.compiler import (
+from newsletter.content.html import sanitize, well_formed
+from newsletter.errors import CompileError
+from newsletter.issues.build import build_issue
+from newsletter.issues.checks import check_compiled
+from newsletter.issues.compiler import (
     compile_issue,
     inline_css,
     make_environment,
     mjml_to_html,
     render_mjml,
 )
-from newsletter.content.html import sanitize, well_formed
-from newsletter.errors import CompileError
-from newsletter.issues import load_issue
+from newsletter.issues.file import load_issue
 
 
 def _page(body: str, head: str = "") -> str:
@@ -235,8 +235,8 @@ def test_each_stage_is_timed(synced, settings):
     )
     from sqlmodel import Session
 
-    from newsletter.builder import org_context
-    from newsletter.issues import select_sections
+    from newsletter.issues.build import org_context
+    from newsletter.issues.file import select_sections
 
     with Session(synced) as session:
         compiled = compile_issue(

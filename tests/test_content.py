@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-from newsletter.builder import sync_markdown
 from newsletter.config import Settings
 from newsletter.content.html import sanitize, strip_shortcodes, summarize, well_formed
 from newsletter.errors import ContentError
+from newsletter.issues.build import sync_markdown
 from newsletter.models import Post
 from tests.conftest import run_cli
 

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session
 
 from newsletter.errors import IssueFileError
-from newsletter.issues import load_issue, select_sections
+from newsletter.issues.file import load_issue, select_sections
 from tests.conftest import run_cli
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.preview import PreviewServer
+from newsletter.issues.preview import PreviewServer
 from tests.conftest import run_cli
 
 

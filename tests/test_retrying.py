@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.retrying import LONGEST_SERVER_WAIT, backoff_delay, with_retries
+from newsletter.sending.retrying import LONGEST_SERVER_WAIT, backoff_delay, with_retries
 from newsletter.transports.base import DeliveryError
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session
 
-from newsletter import subscribers
-from newsletter.subscribers import ConsentInfo
+from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.store import ConsentInfo
 from tests.conftest import run_cli
 
 SECRET = "test-secret-key-for-signing-links"

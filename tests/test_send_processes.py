@@ -17,8 +17,8 @@ from collections import Counter
 import pytest
 from sqlmodel import Session
 
-from newsletter import subscribers
-from newsletter.subscribers import ConsentInfo
+from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.store import ConsentInfo
 from tests.fake_sendgrid import FakeSendGrid
 
 SECRET = "test-secret-key-for-signing-links"

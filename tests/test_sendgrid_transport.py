@@ -12,7 +12,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail
 
 from newsletter.errors import ConfigError
-from newsletter.retrying import with_retries
+from newsletter.sending.retrying import with_retries
 from newsletter.transports.base import DeliveryError, Message, Recipient
 from newsletter.transports.sendgrid import SendGridTransport
 from tests.fake_sendgrid import UNAUTHORIZED, UNVERIFIED, FakeSendGrid

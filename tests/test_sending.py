@@ -15,9 +15,9 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import Session
 
-from newsletter import subscribers
 from newsletter.models import DeliveryStatus, SubscriberStatus
-from newsletter.subscribers import ConsentInfo
+from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.store import ConsentInfo
 from tests.conftest import run_cli
 from tests.fake_sendgrid import FakeSendGrid
 
@@ -116,8 +116,8 @@ def test_test_needs_addresses_and_addresses_need_test(sending):
 
 
 def test_who_unsubscribes_before_their_batch_is_skipped(sending, project, settings):
-    from newsletter.builder import build_issue
-    from newsletter.sending import Sender, SendOptions
+    from newsletter.issues.build import build_issue
+    from newsletter.sending.sender import Sender, SendOptions
     from newsletter.transports.outbox import OutboxTransport
 
     add(sending, 3)

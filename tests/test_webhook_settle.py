@@ -11,8 +11,8 @@ import time
 import httpx
 from sqlmodel import Session
 
-from newsletter import reporting
 from newsletter.config import Settings
+from newsletter.sending import report as reporting
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web.app import create_app
 from tests.fake_sendgrid import FakeSendGrid

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter import db, reporting, subscribers
+from newsletter import db
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
 from newsletter.models import (
@@ -27,7 +27,9 @@ from newsletter.models import (
     WebhookEvent,
     utcnow,
 )
-from newsletter.subscribers import ConsentInfo
+from newsletter.sending import report as reporting
+from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.store import ConsentInfo
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web.app import create_app
 from newsletter.web.webhooks import startup_warning

@@ -15,6 +15,8 @@ Errors are mapped onto ``DeliveryError``:
 - 401, 403, 404, 405: ``fatal`` (bad key, unverified sender, wrong host): stop the whole send;
 - 400, 413 and the rest: that batch failed, with SendGrid's messages.
 
+The Event Webhook's signature check is in ``webhook_signature.py``.
+
 The SDK's client shares one header dict between calls, so each thread gets its own client.
 """
 
@@ -30,12 +32,11 @@ import socket
 import threading
 import time
 import urllib.error
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 
 from newsletter.errors import ConfigError
 from newsletter.transports.base import BatchResult, DeliveryError, Message, Recipient
@@ -371,29 +372,3 @@ class SendGridTransport:
                 "sent again",
                 uncertain=True,
             ) from None
-
-
-SIGNATURE_HEADER, TIMESTAMP_HEADER = EventWebhookHeader.SIGNATURE, EventWebhookHeader.TIMESTAMP
-Verifier = Callable[[bytes, str, str, float], bool]
-
-
-def event_verifier(public_key: str, tolerance: float) -> Verifier:
-    """``verify(body, signature, timestamp, now)`` for SendGrid's Signed Event Webhook: ECDSA
-    P-256 over timestamp + raw body, sent within ``tolerance`` seconds of ``now``. A bad key is
-    a ConfigError now; anything malformed in a request is False later, never an exception."""
-    try:
-        helper = EventWebhook(public_key.strip())
-    except (ValueError, TypeError) as exc:
-        raise ConfigError("sendgrid_webhook_public_key is not a base64 DER public key") from exc
-    if getattr(getattr(helper.public_key, "curve", None), "name", "") != "secp256r1":
-        raise ConfigError("sendgrid_webhook_public_key is not an ECDSA P-256 key")
-
-    def verify(body: bytes, signature: str, timestamp: str, now: float) -> bool:
-        if not timestamp.isdigit() or abs(now - int(timestamp)) > tolerance:
-            return False
-        try:
-            return bool(helper.verify_signature(body.decode(), signature, timestamp))
-        except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError included
-            return False
-
-    return verify

@@ -1,68 +1,25 @@
-"""``create_app(settings, engine, transport)``: the FastAPI app and what its routes share."""
+"""``create_app(settings, engine, transport)``: the FastAPI app, its routers and error handlers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import anyio
-import jinja2
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
-from newsletter.builder import org_context
 from newsletter.config import Settings
-from newsletter.confirmation import Confirmations
-from newsletter.tokens import Tokens
+from newsletter.issues.build import org_context
+from newsletter.subscribers.confirmation import Confirmations
+from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import Transport
+from newsletter.web import archive, errors, pages, webhooks
+from newsletter.web.deps import Web
 from newsletter.web.ratelimit import RateLimit
-
-PAGES = jinja2.Environment(
-    loader=jinja2.PackageLoader("newsletter.web", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-@dataclass
-class Web:
-    """Everything the routes need; built once per app."""
-
-    settings: Settings
-    engine: sa.Engine
-    tokens: Tokens
-    confirmations: Confirmations
-    limit: RateLimit
-    signup_slots: anyio.CapacityLimiter | None = None
-    org: dict[str, str] = field(default_factory=dict)
-
-    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = PAGES.get_template(template).render(org=self.org, **context)
-        return HTMLResponse(html, status_code=status)
-
-    def message(
-        self, title: str, *paragraphs: str, status: int = 200, **extra: Any
-    ) -> HTMLResponse:
-        context = {"link": None, "form": None, **extra}
-        return self.page("message.html", status, title=title, paragraphs=paragraphs, **context)
-
-    def url(self, path: str) -> str:
-        return f"{self.settings.base_url}{path}"
-
-
-def web(request: Request) -> Web:
-    found: Web = request.app.state.web
-    return found
 
 
 def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> FastAPI:
     """The web app. Refuses to start (ConfigError) without a ``secret_key``."""
-    from newsletter.web import archive, pages, webhooks
-
     tokens = Tokens.from_settings(settings)
     state = Web(
         settings=settings,
@@ -91,15 +48,7 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
     app.include_router(pages.router)
     app.include_router(archive.router)
     app.include_router(webhooks.router)
-
-    @app.exception_handler(sa.exc.OperationalError)
-    def database_down(request: Request, exc: sa.exc.OperationalError) -> Response:
-        text = "The service is briefly unavailable. Please try again in a minute."
-        if request.headers.get("content-type", "").startswith("application/json"):
-            return JSONResponse({"detail": text}, status_code=503, headers={"Retry-After": "60"})
-        response = state.message("Please try again in a minute", text, status=503)
-        response.headers["Retry-After"] = "60"
-        return response
+    errors.install(app)
 
     @app.get("/healthz")
     def healthz() -> Response:

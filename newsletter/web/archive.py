@@ -11,13 +11,13 @@ from __future__ import annotations
 import html as html_lib
 import re
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, col, select
 
-from newsletter.compiler import PLACEHOLDER
+from newsletter.issues.compiler import PLACEHOLDER
 from newsletter.models import Send, SendKind
-from newsletter.web.app import Web, web
+from newsletter.web.deps import Web, WebState
 
 router = APIRouter()
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
@@ -39,8 +39,7 @@ def _not_found(w: Web) -> HTMLResponse:
 
 
 @router.get("/archive", response_class=HTMLResponse)
-def archive_list(request: Request) -> HTMLResponse:
-    w = web(request)
+def archive_list(w: WebState) -> HTMLResponse:
     zone = w.settings.zone
     with Session(w.engine) as session:
         sends = session.exec(
@@ -60,8 +59,7 @@ def archive_list(request: Request) -> HTMLResponse:
 
 
 @router.get("/archive/{slug}", response_class=HTMLResponse)
-def archive_issue(request: Request, slug: str) -> HTMLResponse:
-    w = web(request)
+def archive_issue(w: WebState, slug: str) -> HTMLResponse:
     if not SLUG.fullmatch(slug):
         return _not_found(w)
     with Session(w.engine) as session:

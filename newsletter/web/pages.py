@@ -1,4 +1,8 @@
-"""Signup, confirm, unsubscribe and resubscribe pages. Every page works without JavaScript."""
+"""Signup, confirm, unsubscribe and resubscribe pages. Every page works without JavaScript.
+
+Routes raise the core's errors (a bad address, a tampered link, a refused confirmation email);
+``web/errors.py`` turns them into pages or JSON.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from newsletter import subscribers
 from newsletter.db import session_scope
-from newsletter.errors import ConfirmationNotSent, InvalidAddress, TokenError
+from newsletter.errors import InvalidAddress
 from newsletter.models import utcnow
-from newsletter.web.app import Web, web
+from newsletter.subscribers import store as subscribers
+from newsletter.web.deps import Web, WebState
 
 router = APIRouter()
 HONEYPOT = "website"
@@ -24,7 +28,7 @@ THANKS = (
 )
 
 
-def _form_page(w: Web, status: int = 200, **values: str) -> HTMLResponse:
+def form_page(w: Web, status: int = 200, **values: str) -> HTMLResponse:
     return w.page(
         "subscribe.html",
         status,
@@ -39,12 +43,12 @@ def _form_page(w: Web, status: int = 200, **values: str) -> HTMLResponse:
 
 
 @router.get("/subscribe", response_class=HTMLResponse)
-def subscribe_form(request: Request) -> HTMLResponse:
-    return _form_page(web(request))
+def subscribe_form(w: WebState) -> HTMLResponse:
+    return form_page(w)
 
 
-async def _signup_data(request: Request) -> tuple[dict[str, Any], bool]:
-    """(fields, wants_json); a JSON body that is not an object is an InvalidAddress."""
+async def _signup_data(request: Request) -> dict[str, Any]:
+    """The form's or JSON body's fields; a JSON body that is not an object is InvalidAddress."""
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = json.loads(await request.body() or b"null")
@@ -52,9 +56,9 @@ async def _signup_data(request: Request) -> tuple[dict[str, Any], bool]:
             data = None
         if not isinstance(data, dict):
             raise InvalidAddress("the body must be a JSON object with an email field", field="body")
-        return data, True
+        return data
     form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}, False
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -62,50 +66,33 @@ def _text(data: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _invalid(w: Web, exc: InvalidAddress, wants_json: bool, data: dict[str, Any]) -> Response:
-    if wants_json:
-        detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
-        return JSONResponse({"detail": detail}, status_code=422)
-    return _form_page(w, 422, email=_text(data, "email"), name=_text(data, "name"), error=str(exc))
-
-
-def _thanks(w: Web, wants_json: bool) -> Response:
-    if wants_json:
-        return JSONResponse({"status": "ok", "message": THANKS})
-    return w.message("Check your inbox", THANKS)
-
-
 @router.post("/subscribe")
-async def subscribe(request: Request) -> Response:
+async def subscribe(request: Request, w: WebState) -> Response:
     """Form or JSON. The answer is the same whatever the address's status (no enumeration)."""
-    w = web(request)
     client = request.client.host if request.client else "unknown"
-    wants_json = request.headers.get("content-type", "").startswith("application/json")
     wait = w.limit.hit(client)
     if wait:
-        return _too_many(w, wait, wants_json)
-    data: dict[str, Any] = {}
-    try:
-        data, wants_json = await _signup_data(request)
-        if _text(data, HONEYPOT):
-            return _thanks(w, wants_json)
-        email = subscribers.normalise_email(
-            _text(data, "email"), check_deliverability=w.settings.email_check_deliverability
+        text = f"Too many signups from your network. Please try again in {wait} seconds."
+        return w.answer(
+            request, "Please wait a moment", text, status=429, headers={"Retry-After": str(wait)}
         )
-    except InvalidAddress as exc:
-        return _invalid(w, exc, wants_json, data)
-    consent = _consent(w, request, client)
-    name = _text(data, "name")
-    try:
-        await anyio.to_thread.run_sync(
-            functools.partial(
-                subscribers.signup, w.engine, email, name, consent, w.confirmations.send
-            ),
-            limiter=w.signup_slots,
-        )
-    except ConfirmationNotSent:
-        return _unavailable(w, wants_json)
-    return _thanks(w, wants_json)
+    data = await _signup_data(request)
+    request.state.form = {"email": _text(data, "email"), "name": _text(data, "name")}
+    if _text(data, HONEYPOT):
+        return w.answer(request, "Check your inbox", THANKS)
+    email = subscribers.normalise_email(
+        _text(data, "email"), check_deliverability=w.settings.email_check_deliverability
+    )
+    signup = functools.partial(
+        subscribers.signup,
+        w.engine,
+        email,
+        _text(data, "name"),
+        _consent(w, request, client),
+        w.confirmations.send,
+    )
+    await anyio.to_thread.run_sync(signup, limiter=w.signup_slots)
+    return w.answer(request, "Check your inbox", THANKS)
 
 
 def _consent(w: Web, request: Request, client: str) -> subscribers.ConsentInfo:
@@ -120,43 +107,11 @@ def _consent(w: Web, request: Request, client: str) -> subscribers.ConsentInfo:
     )
 
 
-def _too_many(w: Web, wait: int, wants_json: bool) -> Response:
-    headers = {"Retry-After": str(wait)}
-    text = f"Too many signups from your network. Please try again in {wait} seconds."
-    if wants_json:
-        return JSONResponse({"detail": text}, status_code=429, headers=headers)
-    response = w.message("Please wait a moment", text, status=429)
-    response.headers.update(headers)
-    return response
-
-
-def _unavailable(w: Web, wants_json: bool) -> Response:
-    text = "We could not send the confirmation email just now. Please try again later."
-    if wants_json:
-        return JSONResponse({"detail": text}, status_code=503, headers={"Retry-After": "60"})
-    return w.message("Something went wrong on our side", text, status=503)
-
-
-def _bad_link(w: Web, exc: TokenError) -> HTMLResponse:
-    advice = (
-        "You can sign up again to get a new link."
-        if exc.expired
-        else "Check that you copied the whole link from the email. To stop the newsletter, "
-        "use the unsubscribe link of the latest issue, or reply to it."
-    )
-    link = {"url": w.url("/subscribe"), "label": "Go to the signup page"}
-    return w.message("This link does not work", f"Sorry: {exc}.", advice, status=400, link=link)
-
-
 @router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm(request: Request, token: str) -> HTMLResponse:
-    w = web(request)
-    try:
-        key, issued = w.tokens.read_confirm(token)
-        with session_scope(w.engine) as session:
-            subscribers.confirm(session, key, issued, utcnow())
-    except TokenError as exc:
-        return _bad_link(w, exc)
+def confirm(w: WebState, token: str) -> HTMLResponse:
+    key, issued = w.tokens.read_confirm(token)
+    with session_scope(w.engine) as session:
+        subscribers.confirm(session, key, issued, utcnow())
     return w.message(
         "You are subscribed",
         f"Thank you: your subscription to {w.settings.organisation_name}'s newsletter is "
@@ -166,13 +121,9 @@ def confirm(request: Request, token: str) -> HTMLResponse:
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+def unsubscribe_page(w: WebState, token: str) -> HTMLResponse:
     """A page with a button: link scanners follow GETs, so a GET changes nothing."""
-    w = web(request)
-    try:
-        w.tokens.read_unsubscribe(token)
-    except TokenError as exc:
-        return _bad_link(w, exc)
+    w.tokens.read_unsubscribe(token)
     form = {
         "action": w.url(f"/unsubscribe/{token}"),
         "fields": {"List-Unsubscribe": "One-Click"},
@@ -183,15 +134,11 @@ def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: str) -> HTMLResponse:
+def unsubscribe(w: WebState, token: str) -> HTMLResponse:
     """RFC 8058 one-click (body ``List-Unsubscribe=One-Click``) and the page's button: 200."""
-    w = web(request)
-    try:
-        key = w.tokens.read_unsubscribe(token)
-        with session_scope(w.engine) as session:
-            subscribers.unsubscribe(session, key, "unsubscribed (one-click or web page)", utcnow())
-    except TokenError as exc:
-        return _bad_link(w, exc)
+    key = w.tokens.read_unsubscribe(token)
+    with session_scope(w.engine) as session:
+        subscribers.unsubscribe(session, key, "unsubscribed (one-click or web page)", utcnow())
     form = {
         "action": w.url(f"/resubscribe/{token}"),
         "fields": {},
@@ -206,21 +153,15 @@ def unsubscribe(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post("/resubscribe/{token}", response_class=HTMLResponse)
-def resubscribe(request: Request, token: str) -> Response:
-    w = web(request)
-    try:
-        key = w.tokens.read_unsubscribe(token)
-        with session_scope(w.engine) as session:
-            subscriber, outcome = subscribers.resubscribe(session, key, utcnow())
-    except TokenError as exc:
-        return _bad_link(w, exc)
+def resubscribe(request: Request, w: WebState, token: str) -> Response:
+    key = w.tokens.read_unsubscribe(token)
+    with session_scope(w.engine) as session:
+        subscriber, outcome = subscribers.resubscribe(session, key, utcnow())
     if outcome is subscribers.Resubscribed.confirmed:
         return w.message("Welcome back", "You are subscribed to the newsletter again.")
     client = request.client.host if request.client else "unknown"
-    try:  # a fresh double opt-in, at most one email an hour, like any signup
-        subscribers.signup(
-            w.engine, subscriber.email, "", _consent(w, request, client), w.confirmations.send
-        )
-    except ConfirmationNotSent:
-        return _unavailable(w, False)
+    # a fresh double opt-in, at most one email an hour, like any signup
+    subscribers.signup(
+        w.engine, subscriber.email, "", _consent(w, request, client), w.confirmations.send
+    )
     return w.message("Check your inbox", THANKS)

@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from newsletter import events
 from newsletter.config import Settings
 from newsletter.errors import WebhookError
 from newsletter.models import utcnow
-from newsletter.transports.sendgrid import (
+from newsletter.sending import events
+from newsletter.transports.webhook_signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Verifier,

@@ -7,10 +7,10 @@ import re
 import httpx2 as httpx
 from sqlmodel import Session, select
 
-from newsletter.builder import build_issue
 from newsletter.config import Settings
+from newsletter.issues.build import build_issue
 from newsletter.models import Subscriber
-from newsletter.tokens import Tokens, unsubscribe_url
+from newsletter.subscribers.tokens import Tokens, unsubscribe_url
 from newsletter.transports.base import Message, Recipient
 from newsletter.transports.outbox import OutboxTransport
 from tests.subscribers.conftest import Outbox, live_server, status_of

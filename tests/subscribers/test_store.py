@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import subscribers
 from newsletter.db import session_scope
 from newsletter.errors import InvalidAddress, TokenError
 from newsletter.models import Consent, StatusEvent, Subscriber, Suppression, utcnow
-from newsletter.subscribers import ConsentInfo
+from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.store import ConsentInfo
 
 FORM = ConsentInfo(source="https://mpat.example.org/join", ip="192.0.2.7", user_agent="UA/1")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ConfigError, TokenError
-from newsletter.tokens import Tokens, unsubscribe_url
+from newsletter.subscribers.tokens import Tokens, unsubscribe_url
 from newsletter.transports.base import DeliveryError, Message, Recipient
 from newsletter.transports.factory import make_transport
 from newsletter.transports.outbox import OutboxTransport

@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from newsletter import db
-from newsletter.builder import build_issue
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
-from newsletter.ledger import start_live, start_test
+from newsletter.issues.build import build_issue
 from newsletter.models import Subscriber
-from newsletter.sending import content_of
+from newsletter.sending.ledger import start_live, start_test
+from newsletter.sending.sender import content_of
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web import create_app
 from tests.subscribers.conftest import Outbox, make_app, status_of

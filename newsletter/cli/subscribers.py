@@ -1,4 +1,4 @@
-"""``newsletter subscribers ...``: the staff commands for the list. Registered by cli.py."""
+"""``newsletter subscribers ...``: the staff commands for the list."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlmodel import Session
 
-from newsletter import subscribers
-from newsletter.cli import _engine, err, out, reports_errors
+from newsletter.cli.console import err, open_engine, out, reports_errors
 from newsletter.config import Settings, get_settings
-from newsletter.confirmation import Confirmations
 from newsletter.db import session_scope
 from newsletter.errors import ConfirmationNotSent, SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.subscriber_csv import import_csv, write_csv
-from newsletter.tokens import Tokens
+from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.confirmation import Confirmations
+from newsletter.subscribers.csv_files import import_csv, write_csv
+from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import DeliveryError
 from newsletter.transports.factory import make_transport
 
@@ -61,7 +61,7 @@ def add(
 ) -> None:
     """Add one address: pending with a confirmation email, or --confirmed."""
     settings = get_settings()
-    engine = _engine(settings)
+    engine = open_engine(settings)
     confirmations = None
     if not confirmed:
         tokens = Tokens.from_settings(settings)
@@ -107,7 +107,7 @@ def list_(
 ) -> None:
     """Show subscribers, oldest first."""
     settings = get_settings()
-    with Session(_engine(settings)) as session:
+    with Session(open_engine(settings)) as session:
         rows = subscribers.listing(session, status)
     if output is ListFormat.json:
         typer.echo(json.dumps(_dicts(rows), indent=2, ensure_ascii=False))
@@ -125,7 +125,7 @@ def list_(
 def count() -> None:
     """Subscribers per status, and the total."""
     settings = get_settings()
-    with Session(_engine(settings)) as session:
+    with Session(open_engine(settings)) as session:
         found = subscribers.counts(session)
     for status, n in found.items():
         out.print(f"{status:13} {n}")
@@ -147,7 +147,7 @@ def import_(
     if confirmed and not source.strip():
         raise SubscriberError("--confirmed needs --source saying where these people opted in")
     settings = get_settings()
-    engine = _engine(settings)
+    engine = open_engine(settings)
     total = _count_lines(file)
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=err, disable=total < 5000) as bar:
@@ -183,7 +183,7 @@ def _count_lines(path: Path) -> int:
 def export(status: StatusOption = None) -> None:
     """Write subscribers as CSV to standard output."""
     settings = get_settings()
-    with Session(_engine(settings)) as session:
+    with Session(open_engine(settings)) as session:
         write_csv(subscribers.listing(session, status), sys.stdout)
 
 
@@ -195,7 +195,7 @@ def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -
     address = email.strip()
     with contextlib.suppress(SubscriberError):  # an address that no longer validates: as given
         address = _email(settings, email)
-    with session_scope(_engine(settings)) as session:
+    with session_scope(open_engine(settings)) as session:
         found = subscribers.erase(session, address)
     what = "erased" if found else "was not on the list;"
     out.print(f"{address} {what} suppressed: it will not be imported or added again unconfirmed")
@@ -206,7 +206,7 @@ def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -
 def show(email: Annotated[str, typer.Argument(help="The address to show.")]) -> None:
     """Status, consent records and status history of one subscriber."""
     settings = get_settings()
-    with Session(_engine(settings)) as session:
+    with Session(open_engine(settings)) as session:
         found = subscribers.require(session, _email(settings, email))
         consents, events = subscribers.history(session, found)
     out.print(f"{found.email}  {found.name}", markup=False)

@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from newsletter import subscribers
 from newsletter.config import Settings
 from newsletter.errors import WebhookError
-from newsletter.ledger import D
 from newsletter.models import DeliveryStatus, Send, Subscriber, SubscriberStatus, WebhookEvent
+from newsletter.sending.ledger import D
+from newsletter.subscribers import store as subscribers
 
 Status = DeliveryStatus
 SOURCE = "sendgrid webhook"

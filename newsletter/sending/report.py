@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from newsletter.ledger import D
 from newsletter.models import Send, SendKind, StatusEvent, SubscriberStatus
+from newsletter.sending.ledger import D
 
 COUNTED = (
     "accepted", "delivered", "deferred", "soft_bounced", "bounced", "dropped",

@@ -13,7 +13,7 @@ from typing import Literal
 
 import lxml.html
 
-from newsletter.compiler import PLACEHOLDER, PLACEHOLDERS, CompiledIssue, placeholder
+from newsletter.issues.compiler import PLACEHOLDER, PLACEHOLDERS, CompiledIssue, placeholder
 
 CLIP_BYTES = 102 * 1024
 WARN_BYTES = 90 * 1024

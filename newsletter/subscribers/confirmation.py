@@ -10,11 +10,11 @@ import threading
 
 from markupsafe import Markup
 
-from newsletter.builder import org_context
-from newsletter.compiler import compile_template, make_environment
 from newsletter.config import Settings
+from newsletter.issues.build import org_context
+from newsletter.issues.compiler import compile_template, make_environment
 from newsletter.models import Subscriber
-from newsletter.tokens import Tokens, confirm_url
+from newsletter.subscribers.tokens import Tokens, confirm_url
 from newsletter.transports.base import Message, Recipient, Transport
 
 TEMPLATE = "confirm"

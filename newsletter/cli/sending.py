@@ -1,11 +1,10 @@
-"""``newsletter send``, ``schedule``, ``send-due`` and ``report``. Registered by cli.py."""
+"""``newsletter send``, ``schedule``, ``send-due`` and ``report``: deliver issues, see results."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -13,22 +12,28 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
-from newsletter import ledger, reporting, scheduler, subscribers
-from newsletter.cli import _engine, _report, app, err, out, reports_errors
+from newsletter.cli.console import (
+    Format,
+    err,
+    open_engine,
+    out,
+    report_findings,
+    reports_errors,
+)
 from newsletter.config import get_settings
 from newsletter.errors import SendError
 from newsletter.models import DeliveryStatus, Send, SendKind
-from newsletter.sending import Progress as SendProgress
-from newsletter.sending import Sender, SendOptions, checked_build
+from newsletter.sending import ledger, scheduler
+from newsletter.sending import report as reporting
+from newsletter.sending.sender import Progress as SendProgress
+from newsletter.sending.sender import Sender, SendOptions, checked_build
+from newsletter.subscribers import store as subscribers
 from newsletter.transports.factory import make_transport
 
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
+sending_app = typer.Typer()
 
 
-@app.command()
+@sending_app.command()
 @reports_errors
 def send(
     issue: Annotated[str, typer.Argument(help="Issue slug or path to its .toml file.")],
@@ -48,11 +53,11 @@ def send(
 ) -> None:
     """Send an issue to every confirmed subscriber, exactly once (or a --test proof)."""
     settings = get_settings()
-    engine = _engine(settings)
+    engine = open_engine(settings)
     if bool(addresses) != test:
         raise SendError("give --test with the addresses to send a proof to: --test ADDR [ADDR...]")
     build = checked_build(settings, engine, issue)
-    _report(build)
+    report_findings(build)
     transport = make_transport(settings)
     options = SendOptions(resend_uncertain=resend_uncertain, allow_changed=allow_changed)
     if test:
@@ -124,7 +129,7 @@ def _finish(record: Send, progress: SendProgress) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@sending_app.command()
 @reports_errors
 def schedule(
     issue: Annotated[str, typer.Argument(help="Issue slug.")],
@@ -139,14 +144,14 @@ def schedule(
 ) -> None:
     """Set when send-due sends an issue (overrides send_at in the issue file)."""
     settings = get_settings()
-    engine = _engine(settings)
+    engine = open_engine(settings)
     checked_build(settings, engine, issue)
     when = at if at.tzinfo else at.replace(tzinfo=settings.zone)
     scheduler.schedule(engine, issue, when)
     out.print(f"{issue} is due {when.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}")
 
 
-@app.command("send-due")
+@sending_app.command("send-due")
 @reports_errors
 def send_due(
     force: Annotated[
@@ -155,7 +160,7 @@ def send_due(
 ) -> None:
     """One pass: send every issue whose time has come (for cron / a systemd timer)."""
     settings = get_settings()
-    engine = _engine(settings)
+    engine = open_engine(settings)
     outcomes = scheduler.send_due(settings, engine, make_transport(settings), force=force)
     for outcome in outcomes:
         line = f"{outcome.slug}: {outcome.action}" + (
@@ -166,7 +171,7 @@ def send_due(
         raise typer.Exit(1)
 
 
-@app.command()
+@sending_app.command()
 @reports_errors
 def report(
     issue: Annotated[str, typer.Argument(help="Issue slug.")],
@@ -174,7 +179,7 @@ def report(
 ) -> None:
     """Per send of an issue: delivered, bounced, dropped, complaints, unsubscribes, with reasons."""
     settings = get_settings()
-    with Session(_engine(settings)) as session:
+    with Session(open_engine(settings)) as session:
         rows = reporting.report(session, issue, engagement=settings.track_engagement)
     if output is Format.json:
         typer.echo(json.dumps(rows, indent=2))

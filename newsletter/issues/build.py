@@ -10,12 +10,12 @@ import jinja2
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from newsletter.checks import Finding, check_compiled
-from newsletter.compiler import CompiledIssue, compile_issue, make_environment
 from newsletter.config import DEFAULT_SOURCE_NAME, MarkdownSourceConfig, Settings
 from newsletter.content.sources import SyncRequest, sync_source
 from newsletter.content.store import SyncResult
-from newsletter.issues import Issue, load_issue, select_sections
+from newsletter.issues.checks import Finding, check_compiled
+from newsletter.issues.compiler import CompiledIssue, compile_issue, make_environment
+from newsletter.issues.file import Issue, load_issue, select_sections
 
 MARKDOWN_SOURCE = DEFAULT_SOURCE_NAME
 

@@ -18,10 +18,10 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
-from newsletter.issues import load_issue
-from newsletter.ledger import live_send
+from newsletter.issues.file import load_issue
 from newsletter.models import Schedule, SendStatus, utcnow
-from newsletter.sending import SendOptions, send_issue
+from newsletter.sending.ledger import live_send
+from newsletter.sending.sender import SendOptions, send_issue
 from newsletter.transports.base import Transport
 
 

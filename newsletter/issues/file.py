@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from newsletter.content.store import posts_by_slug, query_posts
 from newsletter.errors import IssueFileError
-from newsletter.issue_file import locate
+from newsletter.issues.line_map import locate
 from newsletter.models import Post
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")

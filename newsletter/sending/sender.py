@@ -17,15 +17,15 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from newsletter import ledger
-from newsletter.builder import Build, build_issue
-from newsletter.compiler import PLACEHOLDER, CompiledIssue, placeholder
 from newsletter.config import Settings
 from newsletter.errors import SendError
-from newsletter.ledger import Claimed, Content
+from newsletter.issues.build import Build, build_issue
+from newsletter.issues.compiler import PLACEHOLDER, CompiledIssue, placeholder
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
-from newsletter.retrying import with_retries
-from newsletter.tokens import Tokens, unsubscribe_url
+from newsletter.sending import ledger
+from newsletter.sending.ledger import Claimed, Content
+from newsletter.sending.retrying import with_retries
+from newsletter.subscribers.tokens import Tokens, unsubscribe_url
 from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
 
 TEST_PREFIX = "[TEST] "

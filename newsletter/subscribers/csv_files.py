@@ -20,7 +20,7 @@ from sqlmodel import Session, SQLModel, select
 
 from newsletter.errors import ImportFileError, InvalidAddress
 from newsletter.models import Subscriber, SubscriberStatus, Suppression, UTCDateTime, utcnow
-from newsletter.subscribers import clean_name, email_hash, new_key, normalise_email
+from newsletter.subscribers.store import clean_name, email_hash, new_key, normalise_email
 
 CHUNK = 2000
 EMAIL_COLUMNS = ("email", "email address", "e mail", "e mail address", "mail")

@@ -18,11 +18,11 @@ from pathlib import Path
 import sqlalchemy as sa
 import watchfiles
 
-from newsletter.builder import build_issue, sync_markdown
-from newsletter.compiler import make_environment
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
-from newsletter.issues import resolve_path
+from newsletter.issues.build import build_issue, sync_markdown
+from newsletter.issues.compiler import make_environment
+from newsletter.issues.file import resolve_path
 
 WIDTHS = (600, 375)
 _RELOAD = """<script>

@@ -1,0 +1,33 @@
+"""The ``newsletter`` command: one Typer sub-app per file, each command calling the core.
+
+``main`` is the console script. The sub-apps import the shared helpers from ``console``; none
+imports this module back.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from newsletter.cli.content import content_app
+from newsletter.cli.db import db_app
+from newsletter.cli.issues import issues_app
+from newsletter.cli.sending import sending_app
+from newsletter.cli.subscribers import subscribers_app
+from newsletter.cli.web import web_app
+
+app = typer.Typer(
+    help="Compile quarterly email newsletters and send them to a double opt-in list.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+# Unnamed sub-apps add their commands at the top level, in this order (as --help lists them).
+app.add_typer(issues_app)
+app.add_typer(web_app)
+app.add_typer(sending_app)
+app.add_typer(db_app, name="db")
+app.add_typer(content_app, name="content")
+app.add_typer(subscribers_app, name="subscribers")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,117 @@
+"""``newsletter content ...``: sync the sources into the content store, and list its posts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlmodel import Session
+
+from newsletter.cli.console import Format, err, open_engine, out, reports_errors
+from newsletter.config import Settings, get_settings
+from newsletter.content.sources import Outcome, SyncRequest, sync_sources
+from newsletter.content.store import query_posts
+
+content_app = typer.Typer(help="The content store: sync posts and list them.", no_args_is_help=True)
+
+
+@content_app.command("sync")
+@reports_errors
+def content_sync(
+    source: Annotated[str | None, typer.Option(help="Sync only the source of this name.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only posts from this day.")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option(help="Delete stored posts the source no longer has.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option(help="Read everything again, ignoring ETag and incremental state.")
+    ] = False,
+) -> None:
+    """Read every source (or one) into the store; edited posts are updated, never duplicated."""
+    settings = get_settings()
+    request = SyncRequest(
+        since=_day_start(since.date() if since else None, settings), prune=prune, full=full
+    )
+    outcomes = sync_sources(settings, open_engine(settings), request, only=source)
+    for outcome in outcomes:
+        _report_sync(outcome, prune)
+    failed = [o.name for o in outcomes if o.error]
+    if failed and len(outcomes) > 1:
+        err.print(
+            f"{len(outcomes) - len(failed)} of {len(outcomes)} sources synced; "
+            f"failed, stored posts unchanged: {', '.join(failed)}",
+            soft_wrap=True,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _report_sync(outcome: Outcome, prune: bool) -> None:
+    if outcome.result is None:
+        err.print(f"[bold red]error:[/] {escape(outcome.error)}", soft_wrap=True)
+        return
+    result = outcome.result
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(outcome.name)}: {escape(warning)}", soft_wrap=True)
+    if result.not_modified:
+        out.print(f"{escape(result.source)}: not modified since the last sync")
+        return
+    out.print(
+        f"{escape(result.source)}: {len(result.created)} new, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged" + (f", {len(result.pruned)} pruned" if prune else "")
+    )
+
+
+def _day_start(day: date | None, settings: Settings) -> datetime | None:
+    if day is None:
+        return None
+    return datetime.combine(day, time(0, 0), tzinfo=settings.zone).astimezone(UTC)
+
+
+@content_app.command("list")
+@reports_errors
+def content_list(
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this day.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Before this day.")
+    ] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Only this category.")] = None,
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Show the posts in the store, newest first."""
+    settings = get_settings()
+    with Session(open_engine(settings)) as session:
+        posts = query_posts(
+            session,
+            since=_day_start(since.date() if since else None, settings),
+            until=_day_start(until.date() if until else None, settings),
+            categories=category or (),
+        )
+    if output is Format.json:
+        rows = [
+            {
+                "slug": p.slug,
+                "title": p.title,
+                "url": p.url,
+                "published_at": p.published_at.isoformat(),
+                "categories": p.categories,
+                "tags": p.tags,
+                "source": p.source,
+            }
+            for p in posts
+        ]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table("published", "slug", "categories", "title", title=f"{len(posts)} posts")
+    for p in posts:
+        local = p.published_at.astimezone(settings.zone)
+        table.add_row(f"{local:%Y-%m-%d}", p.slug, ", ".join(p.categories), p.title)
+    out.print(table)

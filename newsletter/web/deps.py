@@ -1,0 +1,89 @@
+"""What the routes share: the web state built once per app, and the typed dependency that hands it
+to a route (``w: WebState``), as FastAPI's own project template does in its ``deps.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import anyio
+import jinja2
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from newsletter.config import Settings
+from newsletter.subscribers.confirmation import Confirmations
+from newsletter.subscribers.tokens import Tokens
+from newsletter.web.ratelimit import RateLimit
+
+PAGES = jinja2.Environment(
+    loader=jinja2.PackageLoader("newsletter.web", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def wants_json(request: Request) -> bool:
+    """A JSON body, or an Accept header that asks for JSON rather than a page."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+@dataclass
+class Web:
+    """Everything the routes need; built once per app by ``create_app``."""
+
+    settings: Settings
+    engine: sa.Engine
+    tokens: Tokens
+    confirmations: Confirmations
+    limit: RateLimit
+    signup_slots: anyio.CapacityLimiter | None = None
+    org: dict[str, str] = field(default_factory=dict)
+
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = PAGES.get_template(template).render(org=self.org, **context)
+        return HTMLResponse(html, status_code=status)
+
+    def message(
+        self, title: str, *paragraphs: str, status: int = 200, **extra: Any
+    ) -> HTMLResponse:
+        context = {"link": None, "form": None, **extra}
+        return self.page("message.html", status, title=title, paragraphs=paragraphs, **context)
+
+    def answer(
+        self,
+        request: Request,
+        title: str,
+        text: str,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> Response:
+        """The one way a route or handler answers a person: ``{"detail": text}`` to JSON
+        clients (``{"status": "ok", "message": text}`` on success), else a message page."""
+        response: Response
+        if wants_json(request):
+            body = {"status": "ok", "message": text} if status < 400 else {"detail": text}
+            response = JSONResponse(body, status_code=status)
+        else:
+            response = self.message(title, text, status=status, **extra)
+        response.headers.update(headers or {})
+        return response
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.base_url}{path}"
+
+
+def get_web(request: Request) -> Web:
+    found: Web = request.app.state.web
+    return found
+
+
+WebState = Annotated[Web, Depends(get_web)]
