@@ -236,7 +236,7 @@ def test_each_stage_is_timed(synced, settings):
     from sqlmodel import Session
 
     from newsletter.issues.build import org_context
-    from newsletter.issues.file import select_sections
+    from newsletter.issues.selection import select_sections
 
     with Session(synced) as session:
         compiled = compile_issue(

@@ -8,7 +8,8 @@ import pytest
 from sqlmodel import Session
 
 from newsletter.errors import IssueFileError
-from newsletter.issues.file import load_issue, select_sections
+from newsletter.issues.file import load_issue
+from newsletter.issues.selection import select_sections
 from tests.conftest import run_cli
 
 

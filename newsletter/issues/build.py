@@ -15,7 +15,8 @@ from newsletter.content.sources import SyncRequest, sync_source
 from newsletter.content.store import SyncResult
 from newsletter.issues.checks import Finding, check_compiled
 from newsletter.issues.compiler import CompiledIssue, compile_issue, make_environment
-from newsletter.issues.file import Issue, load_issue, select_sections
+from newsletter.issues.file import Issue, load_issue
+from newsletter.issues.selection import select_sections
 
 MARKDOWN_SOURCE = DEFAULT_SOURCE_NAME
 

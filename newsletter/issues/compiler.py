@@ -29,8 +29,9 @@ from premailer import Premailer
 from newsletter.content.html import sanitize
 from newsletter.content.markdown import render_markdown
 from newsletter.errors import CompileError
-from newsletter.issues.file import Issue, Section
+from newsletter.issues.file import Issue
 from newsletter.issues.plaintext import html_to_text
+from newsletter.issues.selection import Section
 from newsletter.models import Post
 
 PLACEHOLDERS = ("email", "name", "unsubscribe_url", "view_url")

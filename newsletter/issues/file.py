@@ -1,4 +1,4 @@
-"""Issue files (``issues/<slug>.toml``): load, validate, and select their posts from the store."""
+"""Issue files (``issues/<slug>.toml``): load and validate; the period an issue covers."""
 
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlmodel import Session
 
-from newsletter.content.store import posts_by_slug, query_posts
 from newsletter.errors import IssueFileError
 from newsletter.issues.line_map import locate
-from newsletter.models import Post
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
@@ -122,12 +119,6 @@ class Issue:
         )
 
 
-@dataclass(frozen=True)
-class Section:
-    spec: SectionSpec
-    posts: list[Post]
-
-
 def resolve_path(issue: str | Path, issues_dir: Path) -> Path:
     """ISSUE on the command line is a slug (``2016-q3``) or a path to a ``.toml`` file."""
     candidate = Path(issue)
@@ -203,44 +194,3 @@ def _period(spec: IssueSpec, zone: ZoneInfo) -> tuple[datetime, datetime]:
         return datetime.combine(day, time(0, 0), tzinfo=zone).astimezone(UTC)
 
     return start(first), start(after)
-
-
-def select_sections(session: Session, issue: Issue) -> list[Section]:
-    """Each section's posts: pinned first, then the period's matches; no post twice in an issue."""
-    pinned_all = [slug for s in issue.spec.sections for slug in s.pin]
-    known = posts_by_slug(session, pinned_all)
-    for index, spec in enumerate(issue.spec.sections):
-        for slug in spec.pin:
-            if slug not in known:
-                raise issue.error(
-                    f"pinned post {slug!r} is not in the content store "
-                    "(a typo, or run `newsletter content sync` first?)",
-                    "sections",
-                    index,
-                    "pin",
-                )
-    used: set[str] = set()
-    sections = []
-    for spec in issue.spec.sections:
-        candidates = query_posts(
-            session,
-            since=issue.since,
-            until=issue.until,
-            categories=spec.categories,
-            tags=spec.tags,
-        )
-        skip = used | set(spec.exclude) | set(spec.pin)
-        rest = _ordered([p for p in candidates if p.slug not in skip], spec.order)
-        pinned = [known[slug] for slug in spec.pin if slug not in used]
-        chosen = (pinned + rest)[: max(spec.limit, len(pinned))]
-        used.update(p.slug for p in chosen)
-        sections.append(Section(spec, chosen))
-    return sections
-
-
-def _ordered(posts: list[Post], order: str) -> list[Post]:
-    if order == "oldest":
-        return sorted(posts, key=lambda p: (p.published_at, p.slug))
-    if order == "title":
-        return sorted(posts, key=lambda p: p.title.casefold())
-    return sorted(posts, key=lambda p: (p.published_at, p.slug), reverse=True)
