@@ -1,6 +1,6 @@
 """Import 100,000 subscribers from a Mailchimp-style CSV into a fresh SQLite database.
 
-Times ``newsletter.subscriber_csv.import_csv`` (what ``newsletter subscribers import`` runs),
+Times ``newsletter.subscribers.csv_files.import_csv`` (what ``newsletter subscribers import`` runs),
 median of several runs, each into a new database. Aim: under 10 s.
 
     python bench/import.py [--rows 100000] [--runs 3]
