@@ -202,3 +202,24 @@ def test_resubscribing_an_address_that_never_confirmed_needs_a_confirmation(clie
     assert page.status_code == 200 and "Check your inbox" in page.text
     assert status_of(store, "pat@example.org") == "unsubscribed"  # until the link is followed
     assert len(outbox.to("pat@example.org")) == 1  # still at most one email an hour
+
+
+def test_unknown_pages_and_wrong_methods_get_a_page_not_raw_json(client):
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert (
+        "Page not found" in missing.text
+        and 'href="http://localhost:8000/subscribe"' in missing.text
+    )
+    wrong = client.get("/webhooks/sendgrid")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.headers["content-type"].startswith("text/html") and "Not allowed" in wrong.text
+    scripted = client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert scripted.status_code == 404 and scripted.json() == {
+        "detail": "There is nothing at this address."
+    }
+
+
+def test_a_tampered_link_from_a_script_gets_json(client):
+    answer = client.post("/unsubscribe/abc.def", json={})
+    assert answer.status_code == 400 and "detail" in answer.json()
