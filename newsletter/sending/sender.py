@@ -7,7 +7,6 @@ and custom args (send id, subscriber id: strings, no personal data).
 
 from __future__ import annotations
 
-import html as html_lib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,8 +18,9 @@ import sqlalchemy as sa
 
 from newsletter.config import Settings
 from newsletter.errors import SendError
+from newsletter.issues import placeholders
 from newsletter.issues.build import Build, build_issue
-from newsletter.issues.compiler import PLACEHOLDER, CompiledIssue, placeholder
+from newsletter.issues.compiler import CompiledIssue
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
 from newsletter.sending import ledger
 from newsletter.sending.ledger import Claimed, Content
@@ -62,7 +62,7 @@ class SendOptions:
 def content_of(compiled: CompiledIssue, *, test: bool = False) -> Content:
     """The ledger's copy of a compiled issue. In the HTML each placeholder becomes
     ``%%name_html%%``, so one substitution set serves both parts with the right escaping."""
-    html = PLACEHOLDER.sub(lambda m: placeholder(m.group(1) + "_html"), compiled.html)
+    html = placeholders.with_html_twins(compiled.html)
     subject = (TEST_PREFIX if test else "") + compiled.subject
     return Content(compiled.slug, subject, html, compiled.text, compiled.content_hash)
 
@@ -176,9 +176,7 @@ class Sender:
     def _message(self, send: Send, batch: list[Claimed]) -> Message:
         settings = self.settings
         if self._wanted is None:  # the placeholders this send's content uses, found once
-            self._wanted = set(PLACEHOLDER.findall(send.text)) | {
-                name.removesuffix("_html") for name in PLACEHOLDER.findall(send.html)
-            }
+            self._wanted = placeholders.used_by_send(send.html, send.text)
         return Message(
             subject=send.subject,
             html=send.html,
@@ -201,11 +199,7 @@ class Sender:
             "unsubscribe_url": unsubscribe,
             "view_url": f"{base}/archive/{send.issue_slug}",
         }
-        substitutions: dict[str, str] = {}
-        for name in self._wanted or ():
-            value = values[name]
-            substitutions[placeholder(name)] = value
-            substitutions[placeholder(name + "_html")] = html_lib.escape(value, quote=True)
+        substitutions = placeholders.substitutions(values, self._wanted or ())
         custom_args = {"send_id": str(send.id)}
         if claimed.subscriber_id is not None:
             custom_args["subscriber_id"] = str(claimed.subscriber_id)

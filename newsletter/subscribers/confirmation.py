@@ -11,6 +11,7 @@ import threading
 from markupsafe import Markup
 
 from newsletter.config import Settings
+from newsletter.issues import placeholders
 from newsletter.issues.build import org_context
 from newsletter.issues.compiler import compile_template, make_environment
 from newsletter.models import Subscriber
@@ -18,7 +19,7 @@ from newsletter.subscribers.tokens import Tokens, confirm_url
 from newsletter.transports.base import Message, Recipient, Transport
 
 TEMPLATE = "confirm"
-URL_TOKEN = "%%confirm_url%%"  # noqa: S105 (a placeholder, not a secret)
+URL_TOKEN = placeholders.token(placeholders.CONFIRM_URL)
 
 
 class Confirmations:
