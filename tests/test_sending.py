@@ -118,11 +118,14 @@ def test_test_needs_addresses_and_addresses_need_test(sending):
 def test_who_unsubscribes_before_their_batch_is_skipped(sending, project, settings):
     from newsletter.issues.build import build_issue
     from newsletter.sending.sender import Sender, SendOptions
+    from newsletter.subscribers.tokens import Tokens
     from newsletter.transports.outbox import OutboxTransport
 
     add(sending, 3)
     settings = settings.model_copy(update={"secret_key": SecretStr(SECRET)})
-    sender = Sender(settings, sending, OutboxTransport(project / "outbox"), SendOptions())
+    outbox = OutboxTransport(project / "outbox")
+    options = SendOptions.from_settings(settings)
+    sender = Sender(sending, outbox, Tokens.from_settings(settings), options)
     record = sender.start_live(build_issue(settings, sending, "2016-q3").compiled)
     assert record.audience == 3  # fixed when the send starts
     with Session(sending) as session:

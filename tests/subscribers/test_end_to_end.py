@@ -9,6 +9,7 @@ import httpx2 as httpx
 from newsletter.config import Settings
 from newsletter.issues.build import build_issue
 from newsletter.sending.sender import Sender, SendOptions
+from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.outbox import OutboxTransport
 from tests.subscribers.conftest import Outbox, live_server, status_of
 
@@ -54,6 +55,8 @@ def test_sign_up_confirm_by_email_link_then_one_click_unsubscribe(web_settings, 
 def _send_issue(settings: Settings, engine, base: str) -> None:
     """The real path: a live send by the Sender, through the outbox transport."""
     compiled = build_issue(settings, engine, "2016-q3").compiled
-    sender = Sender(settings, engine, OutboxTransport(settings.outbox_dir), SendOptions())
+    outbox = OutboxTransport(settings.outbox_dir)
+    tokens = Tokens.from_settings(settings)
+    sender = Sender(engine, outbox, tokens, SendOptions.from_settings(settings))
     progress = sender.run(sender.start_live(compiled))
     assert (progress.accepted, progress.failed, progress.uncertain) == (1, 0, 0)
