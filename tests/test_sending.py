@@ -15,7 +15,10 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import Session
 
+from newsletter.config import Settings
+from newsletter.errors import CheckFailed
 from newsletter.models import DeliveryStatus, SubscriberStatus
+from newsletter.sending.sender import checked_build
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
 from tests.conftest import run_cli
@@ -154,6 +157,8 @@ def test_failing_checks_block_a_send(sending, project):
     code, _, err = run_cli("send", "2016-q3", "--yes")
     assert code == 1 and "fails its pre-send checks" in err and "postal_address" in err
     assert not (project / "outbox").exists()
+    with pytest.raises(CheckFailed, match=r"2016-q3 fails its pre-send checks: .*postal_address"):
+        checked_build(Settings(), sending, "2016-q3")
 
 
 def test_changed_issue_refuses_to_resume_unless_allowed(sending, project, monkeypatch):

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import Settings
-from newsletter.errors import SendError
+from newsletter.errors import CheckFailed, SendError
 from newsletter.issues import placeholders
 from newsletter.issues.build import Build, build_issue
 from newsletter.issues.compiler import CompiledIssue
@@ -248,11 +248,11 @@ class Sender:
 
 
 def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:
-    """Build an issue for sending: failing pre-send checks block it."""
+    """Build an issue for sending: failing pre-send checks block it (CheckFailed)."""
     build = build_issue(settings, engine, ref)
     errors = [f.message for f in build.findings if f.level == "error"]
     if errors:
-        raise SendError(f"{build.issue.slug} fails its pre-send checks: " + "; ".join(errors))
+        raise CheckFailed(f"{build.issue.slug} fails its pre-send checks: " + "; ".join(errors))
     return build
 
 
