@@ -81,6 +81,7 @@ def one_run(
     from newsletter.config import Settings
     from newsletter.issues.build import build_issue, sync_markdown
     from newsletter.sending.sender import Sender, SendOptions
+    from newsletter.subscribers.tokens import Tokens
     from newsletter.transports.sendgrid import SendGridTransport
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +104,8 @@ def one_run(
         _subscribers(engine, count)
         compiled = build_issue(settings, engine, "2016-q3").compiled
         transport = TimedTransport(SendGridTransport(api_key, host=fake_url, timeout=60))
-        sender = Sender(settings, engine, transport, SendOptions())  # type: ignore[arg-type]
+        options = SendOptions.from_settings(settings)
+        sender = Sender(engine, transport, Tokens.from_settings(settings), options)
         start, cpu = time.perf_counter(), _cpu()
         record = sender.start_live(compiled)
         progress = sender.run(record)

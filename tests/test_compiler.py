@@ -17,6 +17,7 @@ from premailer import Premailer
 
 from newsletter.content.html import sanitize, well_formed
 from newsletter.errors import CompileError
+from newsletter.issues import placeholders
 from newsletter.issues.build import build_issue
 from newsletter.issues.checks import check_compiled
 from newsletter.issues.compiler import (
@@ -27,6 +28,9 @@ from newsletter.issues.compiler import (
     render_mjml,
 )
 from newsletter.issues.file import load_issue
+from newsletter.sending.ledger import Content
+from newsletter.sending.sender import content_of
+from newsletter.transports.base import substitute
 
 
 def _page(body: str, head: str = "") -> str:
@@ -211,19 +215,61 @@ def test_compiled_sample_has_placeholders_footer_and_clean_text(synced, settings
     assert [f for f in result.findings if f.level == "error"] == []
 
 
-def test_personalize_fills_and_escapes_per_part(synced, settings):
-    compiled = build_issue(settings, synced, "2016-q3").compiled
-    html, text = compiled.personalize(
-        {
-            "unsubscribe_url": "https://n.example/u/a&b",
-            "view_url": "https://n.example/archive/2016-q3",
-        }
+def _personalise(content: Content, values: dict[str, str]) -> tuple[str, str, str]:
+    """(subject, html, text) for one recipient, the way a send does it: the placeholders the
+    stored content uses, filled from ``values``, replaced literally in every part as the outbox
+    (and SendGrid) applies a Recipient's substitutions."""
+    filled = placeholders.substitutions(
+        values, placeholders.used_by_send(content.html, content.text)
     )
+    return (
+        substitute(content.subject, filled),
+        substitute(content.html, filled),
+        substitute(content.text, filled),
+    )
+
+
+def test_placeholders_are_filled_and_escaped_per_part(synced, settings):
+    compiled = build_issue(settings, synced, "2016-q3").compiled
+    content = content_of(compiled)
+    values = {
+        "email": "ann@example.org",
+        "name": "Ann",
+        "unsubscribe_url": "https://n.example/u/a&b",
+        "view_url": "https://n.example/archive/2016-q3",
+    }
+    subject, html, text = _personalise(content, values)
     assert 'href="https://n.example/u/a&amp;b"' in html
+    assert "a&b" not in html
     assert "Unsubscribe (https://n.example/u/a&b)" in text
-    assert "%%" not in html + text
+    assert "%%" not in subject + html + text
+    assert subject == compiled.subject
     with pytest.raises(KeyError):
-        compiled.personalize({"view_url": "x"})
+        _personalise(content, {"view_url": "x"})
+
+
+def test_a_recipient_value_is_escaped_in_html_and_raw_in_text():
+    name = 'Tom & "Jerry" <b>'
+    content = Content(
+        "s", "Hello", placeholders.with_html_twins('<p title="%%name%%">Hi %%name%%</p>'),
+        "Hi %%name%%", "hash",
+    )  # fmt: skip
+    assert content.html == '<p title="%%name_html%%">Hi %%name_html%%</p>'
+    _, html, text = _personalise(content, {"name": name, "email": "x@example.org"})
+    escaped = "Tom &amp; &quot;Jerry&quot; &lt;b&gt;"
+    assert html == f'<p title="{escaped}">Hi {escaped}</p>'
+    assert text == f"Hi {name}"
+
+
+def test_only_known_placeholders_are_used_and_the_archive_neutralises_both_forms():
+    assert placeholders.used("%%name%% %%first_name%%", "%%view_url%%") == ("name", "view_url")
+    assert placeholders.unknown("%%name%% %%first_name%% %%confirm_url%%") == [
+        "confirm_url",
+        "first_name",
+    ]
+    stored = placeholders.with_html_twins('<a href="%%view_url%%">%%name%%</a>') + "%%email%%"
+    public = placeholders.neutralise(stored, {"view_url": "https://n.example/a?x=1&y=2"})
+    assert public == '<a href="https://n.example/a?x=1&amp;y=2"></a>'
 
 
 def test_each_stage_is_timed(synced, settings):

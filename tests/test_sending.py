@@ -15,7 +15,10 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import Session
 
+from newsletter.config import Settings
+from newsletter.errors import CheckFailed
 from newsletter.models import DeliveryStatus, SubscriberStatus
+from newsletter.sending.sender import checked_build
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
 from tests.conftest import run_cli
@@ -117,14 +120,20 @@ def test_test_needs_addresses_and_addresses_need_test(sending):
 
 def test_who_unsubscribes_before_their_batch_is_skipped(sending, project, settings):
     from newsletter.issues.build import build_issue
-    from newsletter.sending.sender import Sender, SendOptions
+    from newsletter.sending.sender import Sender, SendOptions, live_audience
+    from newsletter.subscribers.tokens import Tokens
     from newsletter.transports.outbox import OutboxTransport
 
     add(sending, 3)
     settings = settings.model_copy(update={"secret_key": SecretStr(SECRET)})
-    sender = Sender(settings, sending, OutboxTransport(project / "outbox"), SendOptions())
+    outbox = OutboxTransport(project / "outbox")
+    options = SendOptions.from_settings(settings)
+    sender = Sender(sending, outbox, Tokens.from_settings(settings), options)
+    assert live_audience(sending, "2016-q3") == (None, 3)  # every confirmed subscriber
     record = sender.start_live(build_issue(settings, sending, "2016-q3").compiled)
     assert record.audience == 3  # fixed when the send starts
+    resumed, pending = live_audience(sending, "2016-q3")  # a send to resume: its pending rows
+    assert resumed is not None and (resumed.id, pending) == (record.id, 3)
     with Session(sending) as session:
         person = subscribers.find(session, "reader1@example.net")
         assert person is not None
@@ -133,6 +142,7 @@ def test_who_unsubscribes_before_their_batch_is_skipped(sending, project, settin
     add(sending, 1, start=5)  # joined after the start: not in this send
     progress = sender.run(record)
     assert (progress.accepted, progress.skipped) == (2, 1)
+    assert live_audience(sending, "2016-q3")[1] == 0  # not the 3 confirmed ones now
     [row] = report()
     assert row["skipped"] == 1 and row["reasons"]["skipped"] == {
         "unsubscribed before their batch": 1
@@ -147,6 +157,8 @@ def test_failing_checks_block_a_send(sending, project):
     code, _, err = run_cli("send", "2016-q3", "--yes")
     assert code == 1 and "fails its pre-send checks" in err and "postal_address" in err
     assert not (project / "outbox").exists()
+    with pytest.raises(CheckFailed, match=r"2016-q3 fails its pre-send checks: .*postal_address"):
+        checked_build(Settings(), sending, "2016-q3")
 
 
 def test_changed_issue_refuses_to_resume_unless_allowed(sending, project, monkeypatch):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,12 +21,12 @@ from newsletter.cli.console import (
 )
 from newsletter.config import get_settings
 from newsletter.errors import SendError
-from newsletter.models import DeliveryStatus, Send, SendKind
-from newsletter.sending import ledger, scheduler
+from newsletter.models import Send, SendKind
 from newsletter.sending import report as reporting
+from newsletter.sending import scheduler
 from newsletter.sending.sender import Progress as SendProgress
-from newsletter.sending.sender import Sender, SendOptions, checked_build
-from newsletter.subscribers import store as subscribers
+from newsletter.sending.sender import Sender, SendOptions, checked_build, live_audience
+from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.factory import make_transport
 
 sending_app = typer.Typer()
@@ -59,21 +58,24 @@ def send(
     build = checked_build(settings, engine, issue)
     report_findings(build)
     transport = make_transport(settings)
-    options = SendOptions(resend_uncertain=resend_uncertain, allow_changed=allow_changed)
+
+    def sender_with_bar(total: int) -> tuple[Sender, _Bar]:
+        bar = _Bar(total)
+        options = SendOptions.from_settings(
+            settings,
+            resend_uncertain=resend_uncertain,
+            allow_changed=allow_changed,
+            on_batch=bar.update,
+        )
+        return Sender(engine, transport, Tokens.from_settings(settings), options), bar
+
     if test:
-        emails = [
-            subscribers.normalise_email(a, check_deliverability=False) for a in addresses or []
-        ]
-        sender = Sender(settings, engine, transport, options)
-        record = sender.start_test(build.compiled, emails)
-        _finish(record, _run(sender, record, len(emails)))
+        proofs = addresses or []
+        sender, bar = sender_with_bar(len(proofs))
+        record = sender.start_test(build.compiled, proofs)
+        _finish(record, bar.run(sender, record))
         return
-    with Session(engine) as session:
-        existing = ledger.live_send(session, build.issue.slug)
-    if existing is not None and existing.id is not None:
-        audience = ledger.count(engine, existing.id, DeliveryStatus.pending)
-    else:
-        audience = ledger.confirmed_count(engine)
+    existing, audience = live_audience(engine, build.issue.slug)
     what = "resume the send of" if existing else "send"
     out.print(
         f"About to {what} [bold]{build.issue.slug}[/] ({escape_subject(build.compiled.subject)}) "
@@ -81,41 +83,48 @@ def send(
     )
     if not yes and not typer.confirm("Go ahead?", default=False):
         raise typer.Exit(1)
-    sender = Sender(settings, engine, transport, options)
+    sender, bar = sender_with_bar(audience)
     record = sender.start_live(build.compiled)
-    _finish(record, _run(sender, record, audience))
+    _finish(record, bar.run(sender, record))
 
 
 def escape_subject(subject: str) -> str:
     return subject.replace("[", "\\[")
 
 
-def _run(sender: Sender, record: Send, total: int) -> SendProgress:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "{task.fields[rate]:.0f}/s, batch {task.fields[batches]}, "
-            "{task.fields[retries]} retries"
-        ),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=out, transient=False) as bar:
-        task = bar.add_task("sending", total=max(total, 1), rate=0.0, batches=0, retries=0)
+class _Bar:
+    """A send's progress bar: ``update`` is the Sender's ``on_batch``, shown while ``run`` runs."""
 
-        def update(progress: SendProgress) -> None:
-            done = progress.accepted + progress.failed + progress.uncertain + progress.skipped
-            bar.update(
-                task,
-                completed=done,
-                rate=progress.rate,
-                batches=progress.batches,
-                retries=progress.retries,
-            )
+    def __init__(self, total: int) -> None:
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "{task.fields[rate]:.0f}/s, batch {task.fields[batches]}, "
+                "{task.fields[retries]} retries"
+            ),
+            TimeElapsedColumn(),
+        )
+        self.bar = Progress(*columns, console=out, transient=False)
+        self.task = self.bar.add_task(
+            "sending", total=max(total, 1), start=False, rate=0.0, batches=0, retries=0
+        )
 
-        sender.options = replace(sender.options, on_batch=update)
-        return sender.run(record)
+    def update(self, progress: SendProgress) -> None:
+        done = progress.accepted + progress.failed + progress.uncertain + progress.skipped
+        self.bar.update(
+            self.task,
+            completed=done,
+            rate=progress.rate,
+            batches=progress.batches,
+            retries=progress.retries,
+        )
+
+    def run(self, sender: Sender, record: Send) -> SendProgress:
+        with self.bar:
+            self.bar.start_task(self.task)  # elapsed time counts from here, not from __init__
+            return sender.run(record)
 
 
 def _finish(record: Send, progress: SendProgress) -> None:

@@ -17,13 +17,12 @@ from sqlmodel import Session
 from newsletter.cli.console import err, open_engine, out, reports_errors
 from newsletter.config import Settings, get_settings
 from newsletter.db import session_scope
-from newsletter.errors import ConfirmationNotSent, SubscriberError
+from newsletter.errors import SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscribers import store as subscribers
-from newsletter.subscribers.confirmation import Confirmations
+from newsletter.subscribers.confirmation import Confirmations, add_pending
 from newsletter.subscribers.csv_files import import_csv, write_csv
 from newsletter.subscribers.tokens import Tokens
-from newsletter.transports.base import DeliveryError
 from newsletter.transports.factory import make_transport
 
 subscribers_app = typer.Typer(
@@ -62,25 +61,18 @@ def add(
     """Add one address: pending with a confirmation email, or --confirmed."""
     settings = get_settings()
     engine = open_engine(settings)
-    confirmations = None
+    consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
     if not confirmed:
         tokens = Tokens.from_settings(settings)
         confirmations = Confirmations(settings, make_transport(settings), tokens)
-    consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
+        added = add_pending(engine, _email(settings, email), name, consent, confirmations)
+        out.print(f"added {added.email} (pending); confirmation email sent")
+        return
     with session_scope(engine) as session:
         added = subscribers.add(
-            session, _email(settings, email), name, confirmed=confirmed, consent=consent
+            session, _email(settings, email), name, confirmed=True, consent=consent
         )
-    if confirmations is not None:
-        try:
-            confirmations.send(added)
-        except DeliveryError as exc:
-            raise ConfirmationNotSent(
-                f"added {added.email} as pending, but the confirmation email was not sent: {exc}"
-            ) from exc
-        out.print(f"added {added.email} (pending); confirmation email sent")
-    else:
-        out.print(f"added {added.email} (confirmed)")
+    out.print(f"added {added.email} (confirmed)")
 
 
 def _dicts(rows: list[Subscriber]) -> list[dict[str, str]]:

@@ -13,7 +13,8 @@ from typing import Literal
 
 import lxml.html
 
-from newsletter.issues.compiler import PLACEHOLDER, PLACEHOLDERS, CompiledIssue, placeholder
+from newsletter.issues import placeholders
+from newsletter.issues.compiler import CompiledIssue
 
 CLIP_BYTES = 102 * 1024
 WARN_BYTES = 90 * 1024
@@ -60,10 +61,10 @@ def _size(compiled: CompiledIssue) -> list[Finding]:
 def _links_and_images(html: str) -> list[Finding]:
     findings = []
     root = lxml.html.document_fromstring(html)
-    placeholders = {placeholder(name) for name in PLACEHOLDERS}
+    tokens = {placeholders.token(name) for name in placeholders.NAMES}
     for anchor in root.iter("a", "area"):
         href = (anchor.get("href") or "").strip()
-        if href.startswith(_ABSOLUTE) or href.startswith("mailto:") or href in placeholders:
+        if href.startswith(_ABSOLUTE) or href.startswith("mailto:") or href in tokens:
             continue
         label = " ".join(anchor.text_content().split())[:40] or "(image)"
         findings.append(
@@ -85,7 +86,7 @@ def _links_and_images(html: str) -> list[Finding]:
 
 def _compliance(compiled: CompiledIssue, postal_address: str) -> list[Finding]:
     findings = []
-    unsubscribe = placeholder("unsubscribe_url")
+    unsubscribe = placeholders.token("unsubscribe_url")
     if f'href="{unsubscribe}"' not in compiled.html:
         findings.append(Finding("error", "unsubscribe", "the HTML has no unsubscribe link"))
     if unsubscribe not in compiled.text:
@@ -111,9 +112,9 @@ def _compliance(compiled: CompiledIssue, postal_address: str) -> list[Finding]:
 def _leftovers(compiled: CompiledIssue) -> list[Finding]:
     findings = []
     for part, body in (("HTML", compiled.html), ("text", compiled.text)):
-        unknown = sorted(set(PLACEHOLDER.findall(body)) - set(PLACEHOLDERS))
+        unknown = placeholders.unknown(body)
         if unknown:
-            names = ", ".join(placeholder(n) for n in unknown)
+            names = ", ".join(placeholders.token(n) for n in unknown)
             findings.append(
                 Finding("error", "placeholder", f"unknown placeholders in {part}: {names}")
             )

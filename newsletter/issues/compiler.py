@@ -3,14 +3,14 @@
 One public function per output (``render_mjml``, ``mjml_to_html``, ``inline_css``, and
 ``plaintext.html_to_text``); ``compile_issue`` runs them in order and times each stage.
 
-Per-recipient values are never rendered here: the email carries placeholders (``%%name%%``) that
-the send step fills per recipient, so an issue is compiled once whatever the audience size.
+Per-recipient values are never rendered here: the email carries placeholders (``%%name%%``, see
+``placeholders``) that the send step fills per recipient, so an issue is compiled once whatever
+the audience size.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html as html_lib
 import logging
 import re
 import time
@@ -29,21 +29,15 @@ from premailer import Premailer
 from newsletter.content.html import sanitize
 from newsletter.content.markdown import render_markdown
 from newsletter.errors import CompileError
+from newsletter.issues import placeholders
 from newsletter.issues.file import Issue
 from newsletter.issues.plaintext import html_to_text
 from newsletter.issues.selection import Section
 from newsletter.models import Post
 
-PLACEHOLDERS = ("email", "name", "unsubscribe_url", "view_url")
-PLACEHOLDER = re.compile(r"%%([a-z_]+)%%")
 _ATTR_WHITESPACE = re.compile(r'="([^"]*[\t\r\n][^"]*)"')
 _MJML_POSITION = re.compile(r"position (\d+)")
 _DOCTYPE = "<!doctype html>"
-
-
-def placeholder(name: str) -> str:
-    """The token the send step replaces; premailer leaves it alone inside ``href``."""
-    return f"%%{name}%%"
 
 
 @dataclass(frozen=True)
@@ -70,22 +64,6 @@ class CompiledIssue:
         for part in (self.subject, self.preheader, self.html, self.text):
             digest.update(part.encode("utf-8") + b"\0")
         return digest.hexdigest()
-
-    def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
-        """(html, text) for one recipient; values are HTML-escaped for the HTML part."""
-        missing = set(self.placeholders) - set(values)
-        if missing:
-            raise KeyError(f"no value for placeholders: {', '.join(sorted(missing))}")
-        html = PLACEHOLDER.sub(lambda m: _value(values, m, escape=True), self.html)
-        text = PLACEHOLDER.sub(lambda m: _value(values, m, escape=False), self.text)
-        return html, text
-
-
-def _value(values: Mapping[str, str], match: re.Match[str], *, escape: bool) -> str:
-    name = match.group(1)
-    if name not in values:
-        return match.group(0)
-    return html_lib.escape(values[name], quote=True) if escape else values[name]
 
 
 def make_environment(templates_dir: Path) -> jinja2.Environment:
@@ -203,7 +181,10 @@ def issue_context(issue: Issue, sections: list[Section], org: Mapping[str, str])
             ],
         },
         "org": dict(org),
-        "recipient": {name: Markup(placeholder(name)) for name in PLACEHOLDERS},  # noqa: S704
+        "recipient": {
+            name: Markup(placeholders.token(name))  # noqa: S704 (a constant placeholder)
+            for name in placeholders.NAMES
+        },
     }
 
 
@@ -242,7 +223,6 @@ def compile_issue(
     html = timed("mjml", mjml_to_html, mjml)
     inlined = timed("inline", inline_css, html)
     text = timed("text", html_to_text, html)
-    found = set(PLACEHOLDER.findall(inlined)) | set(PLACEHOLDER.findall(text))
     return CompiledIssue(
         slug=issue.slug,
         subject=issue.spec.subject,
@@ -250,7 +230,7 @@ def compile_issue(
         mjml=mjml,
         html=inlined,
         text=text,
-        placeholders=tuple(sorted(found & set(PLACEHOLDERS))),
+        placeholders=placeholders.used(inlined, text),
         empty_sections=tuple(s.spec.title for s in sections if not s.posts),
         post_count=sum(len(s.posts) for s in sections),
         timings=timings,

@@ -127,7 +127,7 @@ def _send(
             templates_dir=settings.templates_dir,
             default_zone=settings.timezone,
         )
-        send, progress = send_issue(settings, engine, transport, slug, options or SendOptions())
+        send, progress = send_issue(settings, engine, transport, slug, options)
     except NewsletterError as exc:
         return Outcome(slug, at, Action.failed, str(exc))
     detail = f"send {send.id}: {progress.accepted} accepted, {progress.failed} failed"

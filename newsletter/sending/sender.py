@@ -7,24 +7,27 @@ and custom args (send id, subscriber id: strings, no personal data).
 
 from __future__ import annotations
 
-import html as html_lib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from newsletter.config import Settings
-from newsletter.errors import SendError
+from newsletter.errors import CheckFailed, SendError
+from newsletter.issues import placeholders
 from newsletter.issues.build import Build, build_issue
-from newsletter.issues.compiler import PLACEHOLDER, CompiledIssue, placeholder
+from newsletter.issues.compiler import CompiledIssue
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
 from newsletter.sending import ledger
 from newsletter.sending.ledger import Claimed, Content
 from newsletter.sending.retrying import with_retries
+from newsletter.subscribers.store import normalise_email
 from newsletter.subscribers.tokens import Tokens, unsubscribe_url
 from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
 
@@ -53,16 +56,44 @@ class Progress:
 
 @dataclass(frozen=True)
 class SendOptions:
+    """Everything a Sender reads, fixed before it starts: the sender identity, the site's base
+    URL, workers, retries and the in-flight lease from the settings, and how this run behaves."""
+
+    from_email: str
+    from_name: str
+    reply_to: str
+    base_url: str
+    concurrency: int
+    max_attempts: int
+    retry_base_delay: float
+    retry_max_delay: float
+    inflight_lease: timedelta
     resend_uncertain: bool = False
     allow_changed: bool = False
     on_batch: Callable[[Progress], None] | None = None
     sleep: Callable[[float], None] = time.sleep
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SendOptions:
+        """The configured values; ``overrides`` replace any field (``on_batch=...``)."""
+        options = cls(
+            from_email=settings.from_email,
+            from_name=settings.from_name,
+            reply_to=settings.reply_to,
+            base_url=settings.base_url,
+            concurrency=settings.send_concurrency,
+            max_attempts=settings.send_max_attempts,
+            retry_base_delay=settings.send_retry_base_delay,
+            retry_max_delay=settings.send_retry_max_delay,
+            inflight_lease=timedelta(seconds=settings.send_inflight_lease),
+        )
+        return replace(options, **overrides)
+
 
 def content_of(compiled: CompiledIssue, *, test: bool = False) -> Content:
     """The ledger's copy of a compiled issue. In the HTML each placeholder becomes
     ``%%name_html%%``, so one substitution set serves both parts with the right escaping."""
-    html = PLACEHOLDER.sub(lambda m: placeholder(m.group(1) + "_html"), compiled.html)
+    html = placeholders.with_html_twins(compiled.html)
     subject = (TEST_PREFIX if test else "") + compiled.subject
     return Content(compiled.slug, subject, html, compiled.text, compiled.content_hash)
 
@@ -71,13 +102,12 @@ class Sender:
     """Delivers one Send; several Senders (processes) may work on the same Send at once."""
 
     def __init__(
-        self, settings: Settings, engine: sa.Engine, transport: Transport, options: SendOptions
+        self, engine: sa.Engine, transport: Transport, tokens: Tokens, options: SendOptions
     ) -> None:
-        self.settings = settings
         self.engine = engine
         self.transport = transport
+        self.tokens = tokens
         self.options = options
-        self.tokens = Tokens.from_settings(settings)
         self.worker = ledger.worker_id()
         self.batch_size = transport.max_batch
         self._wanted: set[str] | None = None
@@ -89,18 +119,23 @@ class Sender:
         )
 
     def start_test(self, compiled: CompiledIssue, addresses: Sequence[str]) -> Send:
-        return ledger.start_test(self.engine, content_of(compiled, test=True), addresses)
+        """A [TEST] proof to ``addresses`` (anyone, subscribed or not; InvalidAddress if bad)."""
+        emails = [normalise_email(a, check_deliverability=False) for a in addresses]
+        return ledger.start_test(self.engine, content_of(compiled, test=True), emails)
 
     def run(self, send: Send) -> Progress:
         """Deliver every pending row; raises SendError when the send had to stop."""
         assert send.id is not None
-        lease = timedelta(seconds=self.settings.send_inflight_lease)
+        options = self.options
         ledger.recover(
-            self.engine, send.id, lease=lease, resend_uncertain=self.options.resend_uncertain
+            self.engine,
+            send.id,
+            lease=options.inflight_lease,
+            resend_uncertain=options.resend_uncertain,
         )
         progress = Progress(audience=send.audience)
         stop = threading.Event()
-        count = max(1, self.settings.send_concurrency)
+        count = max(1, options.concurrency)
         workers = [self.worker] + [ledger.worker_id() for _ in range(count - 1)]
         with ThreadPoolExecutor(count, thread_name_prefix="send") as pool:
             futures = [pool.submit(self._loop, send, w, progress, stop) for w in workers]
@@ -149,9 +184,9 @@ class Sender:
         try:
             result = with_retries(
                 lambda: self.transport.send(message),
-                attempts=self.settings.send_max_attempts,
-                base_delay=self.settings.send_retry_base_delay,
-                max_delay=self.settings.send_retry_max_delay,
+                attempts=self.options.max_attempts,
+                base_delay=self.options.retry_base_delay,
+                max_delay=self.options.retry_max_delay,
                 sleep=self.options.sleep,
                 on_retry=count_retry,
             )
@@ -174,23 +209,21 @@ class Sender:
             setattr(progress, field, getattr(progress, field) + n)
 
     def _message(self, send: Send, batch: list[Claimed]) -> Message:
-        settings = self.settings
+        options = self.options
         if self._wanted is None:  # the placeholders this send's content uses, found once
-            self._wanted = set(PLACEHOLDER.findall(send.text)) | {
-                name.removesuffix("_html") for name in PLACEHOLDER.findall(send.html)
-            }
+            self._wanted = placeholders.used_by_send(send.html, send.text)
         return Message(
             subject=send.subject,
             html=send.html,
             text=send.text,
-            from_email=settings.from_email,
-            from_name=settings.from_name,
-            reply_to=settings.reply_to,
+            from_email=options.from_email,
+            from_name=options.from_name,
+            reply_to=options.reply_to,
             recipients=[self._recipient(send, c) for c in batch],
         )
 
     def _recipient(self, send: Send, claimed: Claimed) -> Recipient:
-        base = self.settings.base_url
+        base = self.options.base_url
         if claimed.key:
             unsubscribe = unsubscribe_url(base, self.tokens, claimed.key)
         else:  # a test proof to someone who is not a subscriber
@@ -201,11 +234,7 @@ class Sender:
             "unsubscribe_url": unsubscribe,
             "view_url": f"{base}/archive/{send.issue_slug}",
         }
-        substitutions: dict[str, str] = {}
-        for name in self._wanted or ():
-            value = values[name]
-            substitutions[placeholder(name)] = value
-            substitutions[placeholder(name + "_html")] = html_lib.escape(value, quote=True)
+        substitutions = placeholders.substitutions(values, self._wanted or ())
         custom_args = {"send_id": str(send.id)}
         if claimed.subscriber_id is not None:
             custom_args["subscriber_id"] = str(claimed.subscriber_id)
@@ -219,20 +248,39 @@ class Sender:
 
 
 def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:
-    """Build an issue for sending: failing pre-send checks block it."""
+    """Build an issue for sending: failing pre-send checks block it (CheckFailed)."""
     build = build_issue(settings, engine, ref)
     errors = [f.message for f in build.findings if f.level == "error"]
     if errors:
-        raise SendError(f"{build.issue.slug} fails its pre-send checks: " + "; ".join(errors))
+        raise CheckFailed(f"{build.issue.slug} fails its pre-send checks: " + "; ".join(errors))
     return build
 
 
+def live_audience(engine: sa.Engine, slug: str) -> tuple[Send | None, int]:
+    """The issue's live send if one was started, and how many recipients sending the issue now
+    would go to: those that send still has pending when resuming, else every confirmed
+    subscriber."""
+    with Session(engine) as session:
+        existing = ledger.live_send(session, slug)
+    if existing is not None and existing.id is not None:
+        return existing, ledger.count(engine, existing.id, DeliveryStatus.pending)
+    return existing, ledger.confirmed_count(engine)
+
+
 def send_issue(
-    settings: Settings, engine: sa.Engine, transport: Transport, ref: str, options: SendOptions
+    settings: Settings,
+    engine: sa.Engine,
+    transport: Transport,
+    ref: str,
+    options: SendOptions | None = None,
 ) -> tuple[Send, Progress]:
-    """Build, check and send (or resume) an issue's live send, for scripts and send-due."""
+    """Build, check and send (or resume) an issue's live send, for scripts and send-due.
+
+    ``options`` default to ``SendOptions.from_settings(settings)``.
+    """
     build = checked_build(settings, engine, ref)
-    sender = Sender(settings, engine, transport, options)
+    tokens = Tokens.from_settings(settings)
+    sender = Sender(engine, transport, tokens, options or SendOptions.from_settings(settings))
     send = sender.start_live(build.compiled)
     return send, sender.run(send)
 

@@ -2,23 +2,30 @@
 
 ``templates/confirm.mjml.j2`` is compiled with a ``%%confirm_url%%`` placeholder the first time
 it is needed; each signup then costs only a substitution and a transport call, like an issue.
+A signup on the web goes through ``store.signup``; staff adding an address through
+``add_pending``.
 """
 
 from __future__ import annotations
 
 import threading
 
+import sqlalchemy as sa
 from markupsafe import Markup
 
 from newsletter.config import Settings
+from newsletter.db import session_scope
+from newsletter.errors import ConfirmationNotSent
+from newsletter.issues import placeholders
 from newsletter.issues.build import org_context
 from newsletter.issues.compiler import compile_template, make_environment
 from newsletter.models import Subscriber
+from newsletter.subscribers import store
 from newsletter.subscribers.tokens import Tokens, confirm_url
-from newsletter.transports.base import Message, Recipient, Transport
+from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
 
 TEMPLATE = "confirm"
-URL_TOKEN = "%%confirm_url%%"  # noqa: S105 (a placeholder, not a secret)
+URL_TOKEN = placeholders.token(placeholders.CONFIRM_URL)
 
 
 class Confirmations:
@@ -71,3 +78,26 @@ class Confirmations:
 
     def send(self, subscriber: Subscriber) -> None:
         self.transport.send(self.message(subscriber))
+
+
+def add_pending(
+    engine: sa.Engine,
+    email: str,
+    name: str,
+    consent: store.ConsentInfo,
+    confirmations: Confirmations,
+) -> Subscriber:
+    """Staff adding an address that has not agreed yet: pending, then the confirmation email.
+
+    The address is added in its own transaction first; if the transport refuses the email it
+    stays pending and ConfirmationNotSent says so.
+    """
+    with session_scope(engine) as session:
+        added = store.add(session, email, name, confirmed=False, consent=consent)
+    try:
+        confirmations.send(added)
+    except DeliveryError as exc:
+        raise ConfirmationNotSent(
+            f"added {added.email} as pending, but the confirmation email was not sent: {exc}"
+        ) from exc
+    return added

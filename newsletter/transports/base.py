@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from newsletter.errors import DeliveryError as DeliveryError  # re-exported: how a transport fails
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -43,32 +45,6 @@ class BatchResult:
 
     accepted: Sequence[str]
     message_id: str | None = None
-
-
-class DeliveryError(Exception):
-    """A batch was not accepted.
-
-    ``retryable``: trying the same batch again later may work (429, 5xx, connection trouble).
-    ``fatal``: nothing else will work either (bad API key, unverified sender): stop the send.
-    ``uncertain``: the provider may have accepted it (a timeout after the request was sent).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool = False,
-        fatal: bool = False,
-        uncertain: bool = False,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.fatal = fatal
-        self.uncertain = uncertain
-        self.status = status
-        self.retry_after = retry_after
 
 
 def substitute(body: str, substitutions: Mapping[str, str]) -> str:

@@ -8,29 +8,18 @@ address become empty. Test proofs never appear here.
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, col, select
 
-from newsletter.issues.compiler import PLACEHOLDER
+from newsletter.issues.placeholders import neutralise
 from newsletter.models import Send, SendKind
 from newsletter.web.deps import Web, WebState
 
 router = APIRouter()
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
-
-
-def neutralise(html: str, values: dict[str, str]) -> str:
-    """Replace ``%%name%%`` and ``%%name_html%%`` by the escaped public value (or nothing)."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1).removesuffix("_html")
-        return html_lib.escape(values.get(name, ""), quote=True)
-
-    return PLACEHOLDER.sub(value, html)
 
 
 def _not_found(w: Web) -> HTMLResponse:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 
 import httpx2 as httpx
-from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.issues.build import build_issue
-from newsletter.models import Subscriber
-from newsletter.subscribers.tokens import Tokens, unsubscribe_url
-from newsletter.transports.base import Message, Recipient
+from newsletter.sending.sender import Sender, SendOptions
+from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.outbox import OutboxTransport
 from tests.subscribers.conftest import Outbox, live_server, status_of
 
@@ -41,6 +39,9 @@ def test_sign_up_confirm_by_email_link_then_one_click_unsubscribe(web_settings, 
         target = issue["List-Unsubscribe"].strip().strip("<>")  # unfolded
         assert target.startswith(f"{base}/unsubscribe/")
         assert target in Outbox.html(issue)  # the visible link is the same URL
+        assert f"Unsubscribe ({target})" in Outbox.text(issue)
+        assert f'href="{base}/archive/2016-q3"' in Outbox.html(issue)  # view in the browser
+        assert "%%" not in Outbox.html(issue) + Outbox.text(issue) + issue["Subject"]
 
         # what a mailbox provider does: POST the one-click body, no redirects followed
         done = httpx.post(target, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
@@ -52,35 +53,10 @@ def test_sign_up_confirm_by_email_link_then_one_click_unsubscribe(web_settings, 
 
 
 def _send_issue(settings: Settings, engine, base: str) -> None:
+    """The real path: a live send by the Sender, through the outbox transport."""
     compiled = build_issue(settings, engine, "2016-q3").compiled
+    outbox = OutboxTransport(settings.outbox_dir)
     tokens = Tokens.from_settings(settings)
-    with Session(engine) as session:
-        dara = session.exec(select(Subscriber).where(Subscriber.email == "dara@example.org")).one()
-    url = unsubscribe_url(base, tokens, dara.key)
-    html, text = compiled.personalize(
-        {
-            "unsubscribe_url": url,
-            "view_url": f"{base}/archive/{compiled.slug}",
-            "email": dara.email,
-            "name": dara.name,
-        }
-    )
-    OutboxTransport(settings.outbox_dir).send(
-        Message(
-            subject=compiled.subject,
-            html=html,
-            text=text,
-            from_email=settings.from_email,
-            from_name=settings.from_name,
-            recipients=[
-                Recipient(
-                    email=dara.email,
-                    name=dara.name,
-                    headers={
-                        "List-Unsubscribe": f"<{url}>",
-                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                    },
-                )
-            ],
-        )
-    )
+    sender = Sender(engine, outbox, tokens, SendOptions.from_settings(settings))
+    progress = sender.run(sender.start_live(compiled))
+    assert (progress.accepted, progress.failed, progress.uncertain) == (1, 0, 0)

@@ -1,0 +1,83 @@
+"""Per-recipient placeholders: every rule about ``%%name%%`` tokens lives here.
+
+Our templates put ``recipient.email``, ``recipient.name``, ``recipient.unsubscribe_url`` and
+``recipient.view_url`` in an issue as ``%%email%%``, ``%%name%%``...; the compiled issue keeps
+them, and the send step fills them per recipient, so an issue is compiled once whatever the
+audience size. ``%%`` survives MJML and premailer untouched, even inside an ``href``.
+
+A send stores its HTML with each placeholder turned into its ``_html`` twin (``%%name_html%%``):
+one set of literal substitutions (what SendGrid and the outbox apply, to subject, text and HTML
+alike) then carries the raw value for the text part and the HTML-escaped value for the HTML part.
+The public archive shows that stored HTML with the placeholders neutralised.
+
+The signup confirmation email has one placeholder of its own, ``%%confirm_url%%``, which is not
+a recipient value an issue may use (the pre-send checks reject it in an issue).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Iterable, Mapping
+
+NAMES = ("email", "name", "unsubscribe_url", "view_url")
+CONFIRM_URL = "confirm_url"  # the confirmation email's own, filled as is: never an issue's
+PATTERN = re.compile(r"%%([a-z_]+)%%")
+HTML_TWIN = "_html"
+
+
+def token(name: str) -> str:
+    """The token the send step replaces; premailer leaves it alone inside ``href``."""
+    return f"%%{name}%%"
+
+
+def used(*bodies: str) -> tuple[str, ...]:
+    """The known placeholders that appear in any of ``bodies``, sorted."""
+    found: set[str] = set()
+    for body in bodies:
+        found.update(PATTERN.findall(body))
+    return tuple(sorted(found & set(NAMES)))
+
+
+def unknown(body: str) -> list[str]:
+    """Placeholder-shaped tokens in ``body`` that no recipient value fills, sorted."""
+    return sorted(set(PATTERN.findall(body)) - set(NAMES))
+
+
+def with_html_twins(html: str) -> str:
+    """The compiled HTML as a send stores it: each ``%%name%%`` becomes ``%%name_html%%``."""
+    return PATTERN.sub(lambda m: token(m.group(1) + HTML_TWIN), html)
+
+
+def used_by_send(html: str, text: str) -> set[str]:
+    """The placeholders a send's stored content uses (``_html`` twins by their own name)."""
+    return set(PATTERN.findall(text)) | {
+        name.removesuffix(HTML_TWIN) for name in PATTERN.findall(html)
+    }
+
+
+def substitutions(values: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """Token -> value for one recipient: ``%%name%%`` raw, ``%%name_html%%`` HTML-escaped.
+
+    Only ``names`` (what the content uses) are given; KeyError if one has no value.
+    """
+    wanted = list(names)
+    missing = set(wanted) - set(values)
+    if missing:
+        raise KeyError(f"no value for placeholders: {', '.join(sorted(missing))}")
+    filled: dict[str, str] = {}
+    for name in wanted:
+        value = values[name]
+        filled[token(name)] = value
+        filled[token(name + HTML_TWIN)] = html_lib.escape(value, quote=True)
+    return filled
+
+
+def neutralise(html: str, values: Mapping[str, str]) -> str:
+    """Replace ``%%name%%`` and ``%%name_html%%`` by the escaped public value (or nothing)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).removesuffix(HTML_TWIN)
+        return html_lib.escape(values.get(name, ""), quote=True)
+
+    return PATTERN.sub(value, html)
