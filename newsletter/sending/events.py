@@ -25,8 +25,15 @@ from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.errors import WebhookError
-from newsletter.models import DeliveryStatus, Send, Subscriber, SubscriberStatus, WebhookEvent
-from newsletter.sending.ledger import D
+from newsletter.models import (
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+    delivery_table,
+    send_table,
+    subscriber_table,
+    webhook_event_table,
+)
 from newsletter.subscribers import store as subscribers
 
 Status = DeliveryStatus
@@ -176,11 +183,12 @@ def _fresh(session: Session, events: list[Event], now: datetime) -> list[Event]:
     first: dict[str, Event] = {}
     for event in events:
         first.setdefault(event.sg_event_id, event)
-    table = WebhookEvent.__table__  # type: ignore[attr-defined]
-    session.execute(table.delete().where(table.c.received_at < now - KEEP_EVENT_IDS))
+    session.execute(
+        webhook_event_table.delete().where(webhook_event_table.c.received_at < now - KEEP_EVENT_IDS)
+    )
     postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (postgresql.insert if postgres else sqlite.insert)(table)
-    statement = insert.on_conflict_do_nothing().returning(table.c.sg_event_id)
+    insert = (postgresql.insert if postgres else sqlite.insert)(webhook_event_table)
+    statement = insert.on_conflict_do_nothing().returning(webhook_event_table.c.sg_event_id)
     rows = [{"sg_event_id": i, "received_at": now} for i in first]
     new = set(session.execute(statement, rows).scalars()) if rows else set()
     return [e for i, e in first.items() if i in new]
@@ -197,23 +205,36 @@ def _by_custom_args(session: Session, events: list[Event]) -> dict[tuple[int, in
     found: dict[tuple[int, int], Found] = {}
     for send_id, people in wanted.items():
         for chunk in _chunks(sorted(people)):
-            query = sa.select(D.c.id, D.c.send_id, D.c.subscriber_id, D.c.status).where(
-                D.c.send_id == send_id, D.c.subscriber_id.in_(chunk)
-            )
+            query = sa.select(
+                delivery_table.c.id,
+                delivery_table.c.send_id,
+                delivery_table.c.subscriber_id,
+                delivery_table.c.status,
+            ).where(delivery_table.c.send_id == send_id, delivery_table.c.subscriber_id.in_(chunk))
             for row in session.execute(query):
                 found[(send_id, row[2])] = (row[0], row[1], row[2], row[3])
     return found
 
 
 def _by_message_id(session: Session, message_ids: set[str]) -> dict[tuple[str, str], Found]:
-    subscriber = Subscriber.__table__  # type: ignore[attr-defined]
-    address = sa.func.coalesce(subscriber.c.email, D.c.email)
+    address = sa.func.coalesce(subscriber_table.c.email, delivery_table.c.email)
     found: dict[tuple[str, str], Found] = {}
     for chunk in _chunks(sorted(message_ids)):
         query = (
-            sa.select(D.c.id, D.c.send_id, D.c.subscriber_id, D.c.status, D.c.message_id, address)
-            .select_from(D.outerjoin(subscriber, D.c.subscriber_id == subscriber.c.id))
-            .where(D.c.message_id.in_(chunk))
+            sa.select(
+                delivery_table.c.id,
+                delivery_table.c.send_id,
+                delivery_table.c.subscriber_id,
+                delivery_table.c.status,
+                delivery_table.c.message_id,
+                address,
+            )
+            .select_from(
+                delivery_table.outerjoin(
+                    subscriber_table, delivery_table.c.subscriber_id == subscriber_table.c.id
+                )
+            )
+            .where(delivery_table.c.message_id.in_(chunk))
         )
         for row in session.execute(query):
             found[(row[4], str(row[5]).lower())] = (row[0], row[1], row[2], row[3])
@@ -250,12 +271,14 @@ def _update_deliveries(
     for delivery_id, (_, status, reason) in target.items():
         if status != current[delivery_id]:
             groups[(status, reason)].append(delivery_id)
-    settles = sa.case((D.c.status == Status.uncertain.value, now), else_=D.c.settled_at)
+    settles = sa.case(
+        (delivery_table.c.status == Status.uncertain.value, now), else_=delivery_table.c.settled_at
+    )
     for (status, reason), ids in groups.items():
         for chunk in _chunks(sorted(ids)):
             session.execute(
-                D.update()
-                .where(D.c.id.in_(chunk))
+                delivery_table.update()
+                .where(delivery_table.c.id.in_(chunk))
                 .values(status=status.value, last_error=reason, updated_at=now, settled_at=settles)
             )
     changed = [i for ids in groups.values() for i in ids]
@@ -269,10 +292,9 @@ def _count_engagement(session: Session, events: list[Event], found: list[Found |
         if event.kind in ENGAGEMENT and send_id is not None:
             name = "clicks" if event.kind == "click" else "opens"
             counts[send_id]["machine_opens" if event.machine_open else name] += 1
-    table = Send.__table__  # type: ignore[attr-defined]
     for send_id, names in counts.items():
-        values = {name: table.c[name] + n for name, n in names.items()}
-        session.execute(table.update().where(table.c.id == send_id).values(**values))
+        values = {name: send_table.c[name] + n for name, n in names.items()}
+        session.execute(send_table.update().where(send_table.c.id == send_id).values(**values))
 
 
 def _people(
@@ -307,13 +329,13 @@ def _soft_bounce_counts(session: Session, ids: list[int], since: datetime) -> di
     counts: dict[int, int] = {}
     for chunk in _chunks(sorted(ids)):
         query = (
-            sa.select(D.c.subscriber_id, sa.func.count())
+            sa.select(delivery_table.c.subscriber_id, sa.func.count())
             .where(
-                D.c.subscriber_id.in_(chunk),
-                D.c.status == Status.soft_bounced.value,
-                D.c.updated_at >= since,
+                delivery_table.c.subscriber_id.in_(chunk),
+                delivery_table.c.status == Status.soft_bounced.value,
+                delivery_table.c.updated_at >= since,
             )
-            .group_by(D.c.subscriber_id)
+            .group_by(delivery_table.c.subscriber_id)
         )
         counts.update((int(s), int(n)) for s, n in session.execute(query))
     return counts

@@ -16,10 +16,19 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from newsletter.errors import ImportFileError, InvalidAddress
-from newsletter.models import Subscriber, SubscriberStatus, Suppression, UTCDateTime, utcnow
+from newsletter.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    UTCDateTime,
+    consent_table,
+    status_event_table,
+    subscriber_table,
+    utcnow,
+)
 from newsletter.subscribers.store import clean_name, email_hash, new_key, normalise_email
 
 CHUNK = 2000
@@ -149,8 +158,6 @@ def _insert(
     each in one INSERT ... SELECT over the chunk's keys (no per-row round trips)."""
     if not batch:
         return
-    tables = SQLModel.metadata.tables
-    subscriber = tables["subscriber"]
     now = utcnow()
     status = SubscriberStatus.confirmed if confirmed else SubscriberStatus.pending
     keys = [new_key() for _ in batch]
@@ -160,9 +167,9 @@ def _insert(
         for key, (email, name) in zip(keys, batch, strict=True)
     ]  # fmt: skip
     connection = session.connection()
-    connection.execute(sa.insert(subscriber), people)
+    connection.execute(sa.insert(subscriber_table), people)
     note = f"import: {source}"
-    chunk = sa.select(subscriber.c.id).where(subscriber.c.key.in_(keys)).subquery()
+    chunk = sa.select(subscriber_table.c.id).where(subscriber_table.c.key.in_(keys)).subquery()
     consent = sa.select(
         chunk.c.id,
         sa.literal(now, UTCDateTime()),
@@ -172,7 +179,7 @@ def _insert(
         sa.literal(""),
     )
     columns = ("subscriber_id", "at", "source", "ip", "user_agent", "text_version")
-    connection.execute(sa.insert(tables["consent"]).from_select(columns, consent))
+    connection.execute(sa.insert(consent_table).from_select(columns, consent))
     event = sa.select(
         chunk.c.id,
         sa.literal(now, UTCDateTime()),
@@ -181,7 +188,7 @@ def _insert(
         sa.literal(note[:200]),
     )
     event_columns = ("subscriber_id", "at", "from_status", "to_status", "reason")
-    connection.execute(sa.insert(tables["status_event"]).from_select(event_columns, event))
+    connection.execute(sa.insert(status_event_table).from_select(event_columns, event))
 
 
 def write_csv(subscribers: Iterable[Subscriber], stream: IO[str]) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session, SQLModel, col, func, select
+from sqlmodel import Session, col, func, select
 
 from newsletter.db import session_scope
 from newsletter.errors import (
@@ -34,14 +34,14 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    consent_table,
+    status_event_table,
+    subscriber_table,
     utcnow,
 )
 from newsletter.transports.base import DeliveryError
 
 RESEND_AFTER = timedelta(hours=1)
-SUBSCRIBER = SQLModel.metadata.tables["subscriber"]
-CONSENT = SQLModel.metadata.tables["consent"]
-STATUS_EVENT = SQLModel.metadata.tables["status_event"]
 NAME_MAX = 200
 Status = SubscriberStatus
 
@@ -128,7 +128,7 @@ def record_consent(
 ) -> None:
     assert subscriber_id is not None
     session.connection().execute(
-        sa.insert(CONSENT),
+        sa.insert(consent_table),
         {
             "subscriber_id": subscriber_id,
             "at": now,
@@ -160,8 +160,12 @@ def subscribe(
     Written with Core statements: this is the web app's hot path (bench/signup.py).
     """
     connection = session.connection()
-    columns = (SUBSCRIBER.c.id, SUBSCRIBER.c.status, SUBSCRIBER.c.confirmation_sent_at)
-    found = connection.execute(sa.select(*columns).where(SUBSCRIBER.c.email == email)).first()
+    columns = (
+        subscriber_table.c.id,
+        subscriber_table.c.status,
+        subscriber_table.c.confirmation_sent_at,
+    )
+    found = connection.execute(sa.select(*columns).where(subscriber_table.c.email == email)).first()
     if found is None:
         return _insert_pending(session, email, name, consent, now)
     last_sent = found.confirmation_sent_at
@@ -170,7 +174,9 @@ def subscribe(
     values: dict[str, object] = {"confirmation_sent_at": now}
     if name and found.status == Status.pending:
         values["name"] = clean_name(name)
-    connection.execute(sa.update(SUBSCRIBER).where(SUBSCRIBER.c.id == found.id).values(values))
+    connection.execute(
+        sa.update(subscriber_table).where(subscriber_table.c.id == found.id).values(values)
+    )
     record_consent(session, found.id, consent, now)
     return session.get(Subscriber, found.id, populate_existing=True)
 
@@ -188,10 +194,10 @@ def _insert_pending(
     }
     connection = session.connection()
     new_id = connection.execute(
-        sa.insert(SUBSCRIBER).values(fields).returning(SUBSCRIBER.c.id)
+        sa.insert(subscriber_table).values(fields).returning(subscriber_table.c.id)
     ).scalar_one()
     connection.execute(
-        sa.insert(STATUS_EVENT),
+        sa.insert(status_event_table),
         {"subscriber_id": new_id, "at": now, "from_status": None,
          "to_status": Status.pending.value, "reason": "signup"},
     )  # fmt: skip
