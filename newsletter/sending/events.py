@@ -28,22 +28,26 @@ from newsletter.errors import WebhookError
 from newsletter.models import (
     DeliveryStatus,
     Subscriber,
-    SubscriberStatus,
     delivery_table,
     send_table,
     subscriber_table,
     webhook_event_table,
 )
-from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.status import Cause, move
 
 Status = DeliveryStatus
 SOURCE = "sendgrid webhook"
 KEEP_EVENT_IDS = timedelta(days=3)
 CHUNK = 500
 ENGAGEMENT = ("open", "click")
-LIST_EVENTS = ("spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe")
+LIST_EVENTS = {
+    "spamreport": Cause.complaint,
+    "unsubscribe": Cause.unsubscribe,
+    "group_unsubscribe": Cause.unsubscribe,
+    "group_resubscribe": Cause.resubscribe,
+}  # what each event may do to the subscriber: subscribers/status.py says from which statuses
 DELIVERY_EVENTS = ("processed", "deferred", "delivered", "bounce", "dropped")
-KNOWN = frozenset(DELIVERY_EVENTS + ENGAGEMENT + LIST_EVENTS)
+KNOWN = frozenset((*DELIVERY_EVENTS, *ENGAGEMENT, *LIST_EVENTS))
 RANK = {
     Status.uncertain: 0,
     Status.accepted: 1,
@@ -54,15 +58,9 @@ RANK = {
     Status.dropped: 5,
 }  # statuses an event may change; pending, in-flight, failed and skipped rows are the ledger's
 DROPPED_MEANS = {
-    "bounced address": SubscriberStatus.bounced,
-    "spam reporting address": SubscriberStatus.complained,
-    "unsubscribed address": SubscriberStatus.unsubscribed,
-}
-MAY_BECOME = {
-    SubscriberStatus.bounced: {SubscriberStatus.confirmed, SubscriberStatus.pending},
-    SubscriberStatus.unsubscribed: {SubscriberStatus.confirmed, SubscriberStatus.pending},
-    SubscriberStatus.complained: set(SubscriberStatus) - {SubscriberStatus.complained},
-    SubscriberStatus.confirmed: {SubscriberStatus.unsubscribed},  # and only if confirmed before
+    "bounced address": Cause.bounce,
+    "spam reporting address": Cause.complaint,
+    "unsubscribed address": Cause.unsubscribe,
 }
 
 
@@ -107,17 +105,13 @@ class Event:
         return Status.delivered  # an open, click, complaint or unsubscribe: it arrived
 
     @property
-    def subscriber_status(self) -> SubscriberStatus | None:
+    def cause(self) -> Cause | None:
+        """What this event may do to the subscriber (a soft bounce only counts)."""
         if self.kind == "bounce":
-            return None if self.soft else SubscriberStatus.bounced
+            return None if self.soft else Cause.bounce
         if self.kind == "dropped":
             return DROPPED_MEANS.get(self.reason.strip().lower())
-        return {
-            "spamreport": SubscriberStatus.complained,
-            "unsubscribe": SubscriberStatus.unsubscribed,
-            "group_unsubscribe": SubscriberStatus.unsubscribed,
-            "group_resubscribe": SubscriberStatus.confirmed,
-        }.get(self.kind)
+        return LIST_EVENTS.get(self.kind)
 
 
 @dataclass
@@ -304,7 +298,7 @@ def _people(
     wanted = [
         (e, (hit[2] if hit else None) or e.subscriber_id)
         for e, hit in zip(events, found, strict=True)
-        if e.subscriber_status is not None or e.soft
+        if e.cause is not None or e.soft
     ]
     ids = sorted({i for _, i in wanted if i is not None})
     emails = sorted({e.email for e, i in wanted if i is None and e.email})
@@ -341,17 +335,6 @@ def _soft_bounce_counts(session: Session, ids: list[int], since: datetime) -> di
     return counts
 
 
-def _change(
-    session: Session, person: Subscriber, to: SubscriberStatus, why: str, now: datetime
-) -> bool:
-    if SubscriberStatus(person.status) not in MAY_BECOME[to]:
-        return False
-    if to is SubscriberStatus.confirmed and person.confirmed_at is None:
-        return False
-    subscribers.set_status(session, person, to, f"{SOURCE}: {why}"[:200], now)
-    return True
-
-
 def _update_subscribers(
     session: Session, events: list[Event], found: list[Found | None], policy: Policy, now: datetime
 ) -> int:
@@ -360,11 +343,11 @@ def _update_subscribers(
     counts = _soft_bounce_counts(session, soft, now - policy.soft_bounce_window) if soft else {}
     changed = 0
     for event, person in pairs:
-        to = event.subscriber_status
+        cause = event.cause
         why = event.kind + (f" ({event.reason})" if event.reason else "")
-        if to is None and counts.get(person.id or 0, 0) >= policy.soft_bounce_limit:
-            to, why = SubscriberStatus.bounced, f"{counts[person.id or 0]} soft bounces: {why}"
-        if to is not None and _change(session, person, to, why, now):
+        if cause is None and counts.get(person.id or 0, 0) >= policy.soft_bounce_limit:
+            cause, why = Cause.bounce, f"{counts[person.id or 0]} soft bounces: {why}"
+        if cause is not None and move(session, person, cause, f"{SOURCE}: {why}"[:200], now):
             changed += 1
     return changed
 

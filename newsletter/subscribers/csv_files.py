@@ -21,7 +21,6 @@ from sqlmodel import Session, select
 from newsletter.errors import ImportFileError, InvalidAddress
 from newsletter.models import (
     Subscriber,
-    SubscriberStatus,
     Suppression,
     UTCDateTime,
     consent_table,
@@ -29,6 +28,7 @@ from newsletter.models import (
     subscriber_table,
     utcnow,
 )
+from newsletter.subscribers.status import Cause, initial, stamps
 from newsletter.subscribers.store import clean_name, email_hash, new_key, normalise_email
 
 CHUNK = 2000
@@ -107,6 +107,7 @@ def import_csv(
     Never touches an address already on the list (whatever its status) and never adds an
     erased (suppressed) one.
     """
+    cause = Cause.import_confirmed if confirmed else Cause.import_
     existing = set(session.exec(select(Subscriber.email)).all())
     suppressed = set(session.exec(select(Suppression.email_hash)).all())
     report = ImportReport()
@@ -116,12 +117,12 @@ def import_csv(
             for row in read_rows(path, stream):
                 _sort(row, report, existing, suppressed, batch)
                 if len(batch) >= CHUNK:
-                    _insert(session, batch, confirmed=confirmed, source=source)
+                    _insert(session, batch, cause=cause, source=source)
                     progress(report.rows)
                     batch = []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ImportFileError(path, f"cannot read the file: {exc}") from exc
-    _insert(session, batch, confirmed=confirmed, source=source)
+    _insert(session, batch, cause=cause, source=source)
     progress(report.rows)
     return report
 
@@ -151,19 +152,19 @@ def _sort(
         report.imported += 1
 
 
-def _insert(
-    session: Session, batch: list[tuple[str, str]], *, confirmed: bool, source: str
-) -> None:
+def _insert(session: Session, batch: list[tuple[str, str]], *, cause: Cause, source: str) -> None:
     """One chunk: the subscribers in one executemany, their consent and first status event
-    each in one INSERT ... SELECT over the chunk's keys (no per-row round trips)."""
+    each in one INSERT ... SELECT over the chunk's keys (no per-row round trips). The status,
+    and confirmed_at, are what the table in subscribers/status.py gives a new address."""
     if not batch:
         return
     now = utcnow()
-    status = SubscriberStatus.confirmed if confirmed else SubscriberStatus.pending
+    status = initial(cause)
+    confirmed_at = stamps(status, now).get("confirmed_at")
     keys = [new_key() for _ in batch]
     people: list[dict[str, Any]] = [
         {"key": key, "email": email, "name": name, "status": status.value, "created_at": now,
-         "confirmed_at": now if confirmed else None}
+         "confirmed_at": confirmed_at}
         for key, (email, name) in zip(keys, batch, strict=True)
     ]  # fmt: skip
     connection = session.connection()
