@@ -1,9 +1,10 @@
-"""The table of status changes (subscribers/status.py): ``move`` does what it says from every
-status, and a bounce or complaint is never undone without a new confirmation. On SQLite and
-PostgreSQL."""
+"""The table of status changes (subscribers/status.py): the docs show it as it is, ``move``
+does what it says from every status, and a bounce or complaint is never undone without a new
+confirmation. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -22,9 +23,38 @@ from newsletter.models import (
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.status import MOVES, Cause, move
 from newsletter.subscribers.store import ConsentInfo
+from tests.conftest import ROOT
 
 Status = SubscriberStatus
 FORM = ConsentInfo(source="https://mpat.example.org/join")
+
+
+def _docs_table() -> dict[str, tuple[str, set[Status | None], Status | None]]:
+    text = (ROOT / "docs" / "subscribers.md").read_text()
+    section = text.split("\n### Status changes\n", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", section, flags=re.M)
+    assert rows, "no table under 'Status changes' in docs/subscribers.md"
+    table = {}
+    for cause, who, start, to in rows:
+        starts: set[Status | None] = {Status(s) for s in re.findall(r"`([a-z_]+)`", start)}
+        if "(new address)" in start:
+            starts.add(None)
+        end = None if "(erased)" in to else Status(to.strip().strip("`"))
+        table[cause] = (who.strip(), starts, end)
+    return table
+
+
+def test_the_docs_show_the_table_the_code_applies():
+    code = {cause.value: (m.who, set(m.from_), m.to) for cause, m in MOVES.items()}
+    assert _docs_table() == code
+    assert set(MOVES) == set(Cause)
+
+
+def test_only_resubscribe_needs_an_earlier_confirmation_and_the_docs_say_so():
+    text = (ROOT / "docs" / "subscribers.md").read_text()
+    (row,) = [line for line in text.splitlines() if line.startswith("| `resubscribe` |")]
+    assert "confirmed before" in row
+    assert [c for c, m in MOVES.items() if m.confirmed_before] == [Cause.resubscribe]
 
 
 def _person(
