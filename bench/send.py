@@ -46,15 +46,14 @@ class TimedTransport:
 
 
 def _subscribers(engine: sa.Engine, count: int) -> None:
-    from newsletter.models import Subscriber, utcnow
+    from newsletter.models import subscriber_table, utcnow
 
-    table = Subscriber.__table__  # type: ignore[attr-defined]
     now = utcnow()
     chunk = 20_000
     with engine.begin() as connection:
         for start in range(0, count, chunk):
             connection.execute(
-                table.insert(),
+                subscriber_table.insert(),
                 [
                     {
                         "key": f"{i:032x}",

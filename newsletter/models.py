@@ -264,3 +264,13 @@ class WebhookEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     sg_event_id: str = Field(max_length=100, unique=True)
     received_at: datetime = _utc_column(index=True)
+
+
+# Core handles: one per table that Core statements use (bulk inserts, the send and webhook hot
+# paths, the report), typed, instead of ``Model.__table__`` and a ``type: ignore`` at each use.
+subscriber_table: sa.Table = SQLModel.metadata.tables["subscriber"]
+consent_table: sa.Table = SQLModel.metadata.tables["consent"]
+status_event_table: sa.Table = SQLModel.metadata.tables["status_event"]
+send_table: sa.Table = SQLModel.metadata.tables["send"]
+delivery_table: sa.Table = SQLModel.metadata.tables["delivery"]
+webhook_event_table: sa.Table = SQLModel.metadata.tables["webhook_event"]

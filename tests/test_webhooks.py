@@ -23,7 +23,6 @@ from newsletter.models import (
     DeliveryStatus,
     StatusEvent,
     Subscriber,
-    SubscriberStatus,
     WebhookEvent,
     utcnow,
 )
@@ -278,7 +277,7 @@ def test_group_resubscribe_restores_only_who_had_been_confirmed(hook):
         never = subscribers.add(
             session, "never@example.net", "", confirmed=False, consent=ConsentInfo("test")
         )
-        subscribers.set_status(session, never, SubscriberStatus.unsubscribed, "test", utcnow())
+        subscribers.unsubscribe(session, never.key, "test", utcnow())
         session.commit()
     hook.post([event("group_unsubscribe", "reader0@example.net", asm_group_id=10)])
     assert hook.person("reader0@example.net").status == "unsubscribed"

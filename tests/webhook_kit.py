@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from newsletter.models import DeliveryStatus, Subscriber, SubscriberStatus, utcnow
+from newsletter.models import DeliveryStatus, SubscriberStatus, subscriber_table, utcnow
 from newsletter.sending import ledger
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
@@ -66,7 +66,6 @@ def for_delivery(kind: str, message_id: str, email: str, **fields: Any) -> dict[
 def add_confirmed(engine: sa.Engine, count: int, *, start: int = 0) -> None:
     """Confirmed subscribers reader{i}@example.net, inserted in bulk."""
     now = utcnow()
-    table = Subscriber.__table__  # type: ignore[attr-defined]
     rows = [
         {
             "key": uuid.uuid4().hex,
@@ -79,7 +78,7 @@ def add_confirmed(engine: sa.Engine, count: int, *, start: int = 0) -> None:
         for i in range(start, start + count)
     ]
     with engine.begin() as connection:
-        connection.execute(table.insert(), rows)
+        connection.execute(subscriber_table.insert(), rows)
 
 
 def live_send(

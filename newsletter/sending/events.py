@@ -25,18 +25,29 @@ from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.errors import WebhookError
-from newsletter.models import DeliveryStatus, Send, Subscriber, SubscriberStatus, WebhookEvent
-from newsletter.sending.ledger import D
-from newsletter.subscribers import store as subscribers
+from newsletter.models import (
+    DeliveryStatus,
+    Subscriber,
+    delivery_table,
+    send_table,
+    subscriber_table,
+    webhook_event_table,
+)
+from newsletter.subscribers.status import Cause, move
 
 Status = DeliveryStatus
 SOURCE = "sendgrid webhook"
 KEEP_EVENT_IDS = timedelta(days=3)
 CHUNK = 500
 ENGAGEMENT = ("open", "click")
-LIST_EVENTS = ("spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe")
+LIST_EVENTS = {
+    "spamreport": Cause.complaint,
+    "unsubscribe": Cause.unsubscribe,
+    "group_unsubscribe": Cause.unsubscribe,
+    "group_resubscribe": Cause.resubscribe,
+}  # what each event may do to the subscriber: subscribers/status.py says from which statuses
 DELIVERY_EVENTS = ("processed", "deferred", "delivered", "bounce", "dropped")
-KNOWN = frozenset(DELIVERY_EVENTS + ENGAGEMENT + LIST_EVENTS)
+KNOWN = frozenset((*DELIVERY_EVENTS, *ENGAGEMENT, *LIST_EVENTS))
 RANK = {
     Status.uncertain: 0,
     Status.accepted: 1,
@@ -47,15 +58,9 @@ RANK = {
     Status.dropped: 5,
 }  # statuses an event may change; pending, in-flight, failed and skipped rows are the ledger's
 DROPPED_MEANS = {
-    "bounced address": SubscriberStatus.bounced,
-    "spam reporting address": SubscriberStatus.complained,
-    "unsubscribed address": SubscriberStatus.unsubscribed,
-}
-MAY_BECOME = {
-    SubscriberStatus.bounced: {SubscriberStatus.confirmed, SubscriberStatus.pending},
-    SubscriberStatus.unsubscribed: {SubscriberStatus.confirmed, SubscriberStatus.pending},
-    SubscriberStatus.complained: set(SubscriberStatus) - {SubscriberStatus.complained},
-    SubscriberStatus.confirmed: {SubscriberStatus.unsubscribed},  # and only if confirmed before
+    "bounced address": Cause.bounce,
+    "spam reporting address": Cause.complaint,
+    "unsubscribed address": Cause.unsubscribe,
 }
 
 
@@ -100,17 +105,13 @@ class Event:
         return Status.delivered  # an open, click, complaint or unsubscribe: it arrived
 
     @property
-    def subscriber_status(self) -> SubscriberStatus | None:
+    def cause(self) -> Cause | None:
+        """What this event may do to the subscriber (a soft bounce only counts)."""
         if self.kind == "bounce":
-            return None if self.soft else SubscriberStatus.bounced
+            return None if self.soft else Cause.bounce
         if self.kind == "dropped":
             return DROPPED_MEANS.get(self.reason.strip().lower())
-        return {
-            "spamreport": SubscriberStatus.complained,
-            "unsubscribe": SubscriberStatus.unsubscribed,
-            "group_unsubscribe": SubscriberStatus.unsubscribed,
-            "group_resubscribe": SubscriberStatus.confirmed,
-        }.get(self.kind)
+        return LIST_EVENTS.get(self.kind)
 
 
 @dataclass
@@ -176,11 +177,12 @@ def _fresh(session: Session, events: list[Event], now: datetime) -> list[Event]:
     first: dict[str, Event] = {}
     for event in events:
         first.setdefault(event.sg_event_id, event)
-    table = WebhookEvent.__table__  # type: ignore[attr-defined]
-    session.execute(table.delete().where(table.c.received_at < now - KEEP_EVENT_IDS))
+    session.execute(
+        webhook_event_table.delete().where(webhook_event_table.c.received_at < now - KEEP_EVENT_IDS)
+    )
     postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (postgresql.insert if postgres else sqlite.insert)(table)
-    statement = insert.on_conflict_do_nothing().returning(table.c.sg_event_id)
+    insert = (postgresql.insert if postgres else sqlite.insert)(webhook_event_table)
+    statement = insert.on_conflict_do_nothing().returning(webhook_event_table.c.sg_event_id)
     rows = [{"sg_event_id": i, "received_at": now} for i in first]
     new = set(session.execute(statement, rows).scalars()) if rows else set()
     return [e for i, e in first.items() if i in new]
@@ -197,23 +199,36 @@ def _by_custom_args(session: Session, events: list[Event]) -> dict[tuple[int, in
     found: dict[tuple[int, int], Found] = {}
     for send_id, people in wanted.items():
         for chunk in _chunks(sorted(people)):
-            query = sa.select(D.c.id, D.c.send_id, D.c.subscriber_id, D.c.status).where(
-                D.c.send_id == send_id, D.c.subscriber_id.in_(chunk)
-            )
+            query = sa.select(
+                delivery_table.c.id,
+                delivery_table.c.send_id,
+                delivery_table.c.subscriber_id,
+                delivery_table.c.status,
+            ).where(delivery_table.c.send_id == send_id, delivery_table.c.subscriber_id.in_(chunk))
             for row in session.execute(query):
                 found[(send_id, row[2])] = (row[0], row[1], row[2], row[3])
     return found
 
 
 def _by_message_id(session: Session, message_ids: set[str]) -> dict[tuple[str, str], Found]:
-    subscriber = Subscriber.__table__  # type: ignore[attr-defined]
-    address = sa.func.coalesce(subscriber.c.email, D.c.email)
+    address = sa.func.coalesce(subscriber_table.c.email, delivery_table.c.email)
     found: dict[tuple[str, str], Found] = {}
     for chunk in _chunks(sorted(message_ids)):
         query = (
-            sa.select(D.c.id, D.c.send_id, D.c.subscriber_id, D.c.status, D.c.message_id, address)
-            .select_from(D.outerjoin(subscriber, D.c.subscriber_id == subscriber.c.id))
-            .where(D.c.message_id.in_(chunk))
+            sa.select(
+                delivery_table.c.id,
+                delivery_table.c.send_id,
+                delivery_table.c.subscriber_id,
+                delivery_table.c.status,
+                delivery_table.c.message_id,
+                address,
+            )
+            .select_from(
+                delivery_table.outerjoin(
+                    subscriber_table, delivery_table.c.subscriber_id == subscriber_table.c.id
+                )
+            )
+            .where(delivery_table.c.message_id.in_(chunk))
         )
         for row in session.execute(query):
             found[(row[4], str(row[5]).lower())] = (row[0], row[1], row[2], row[3])
@@ -250,12 +265,14 @@ def _update_deliveries(
     for delivery_id, (_, status, reason) in target.items():
         if status != current[delivery_id]:
             groups[(status, reason)].append(delivery_id)
-    settles = sa.case((D.c.status == Status.uncertain.value, now), else_=D.c.settled_at)
+    settles = sa.case(
+        (delivery_table.c.status == Status.uncertain.value, now), else_=delivery_table.c.settled_at
+    )
     for (status, reason), ids in groups.items():
         for chunk in _chunks(sorted(ids)):
             session.execute(
-                D.update()
-                .where(D.c.id.in_(chunk))
+                delivery_table.update()
+                .where(delivery_table.c.id.in_(chunk))
                 .values(status=status.value, last_error=reason, updated_at=now, settled_at=settles)
             )
     changed = [i for ids in groups.values() for i in ids]
@@ -269,10 +286,9 @@ def _count_engagement(session: Session, events: list[Event], found: list[Found |
         if event.kind in ENGAGEMENT and send_id is not None:
             name = "clicks" if event.kind == "click" else "opens"
             counts[send_id]["machine_opens" if event.machine_open else name] += 1
-    table = Send.__table__  # type: ignore[attr-defined]
     for send_id, names in counts.items():
-        values = {name: table.c[name] + n for name, n in names.items()}
-        session.execute(table.update().where(table.c.id == send_id).values(**values))
+        values = {name: send_table.c[name] + n for name, n in names.items()}
+        session.execute(send_table.update().where(send_table.c.id == send_id).values(**values))
 
 
 def _people(
@@ -282,7 +298,7 @@ def _people(
     wanted = [
         (e, (hit[2] if hit else None) or e.subscriber_id)
         for e, hit in zip(events, found, strict=True)
-        if e.subscriber_status is not None or e.soft
+        if e.cause is not None or e.soft
     ]
     ids = sorted({i for _, i in wanted if i is not None})
     emails = sorted({e.email for e, i in wanted if i is None and e.email})
@@ -307,27 +323,16 @@ def _soft_bounce_counts(session: Session, ids: list[int], since: datetime) -> di
     counts: dict[int, int] = {}
     for chunk in _chunks(sorted(ids)):
         query = (
-            sa.select(D.c.subscriber_id, sa.func.count())
+            sa.select(delivery_table.c.subscriber_id, sa.func.count())
             .where(
-                D.c.subscriber_id.in_(chunk),
-                D.c.status == Status.soft_bounced.value,
-                D.c.updated_at >= since,
+                delivery_table.c.subscriber_id.in_(chunk),
+                delivery_table.c.status == Status.soft_bounced.value,
+                delivery_table.c.updated_at >= since,
             )
-            .group_by(D.c.subscriber_id)
+            .group_by(delivery_table.c.subscriber_id)
         )
         counts.update((int(s), int(n)) for s, n in session.execute(query))
     return counts
-
-
-def _change(
-    session: Session, person: Subscriber, to: SubscriberStatus, why: str, now: datetime
-) -> bool:
-    if SubscriberStatus(person.status) not in MAY_BECOME[to]:
-        return False
-    if to is SubscriberStatus.confirmed and person.confirmed_at is None:
-        return False
-    subscribers.set_status(session, person, to, f"{SOURCE}: {why}"[:200], now)
-    return True
 
 
 def _update_subscribers(
@@ -338,11 +343,11 @@ def _update_subscribers(
     counts = _soft_bounce_counts(session, soft, now - policy.soft_bounce_window) if soft else {}
     changed = 0
     for event, person in pairs:
-        to = event.subscriber_status
+        cause = event.cause
         why = event.kind + (f" ({event.reason})" if event.reason else "")
-        if to is None and counts.get(person.id or 0, 0) >= policy.soft_bounce_limit:
-            to, why = SubscriberStatus.bounced, f"{counts[person.id or 0]} soft bounces: {why}"
-        if to is not None and _change(session, person, to, why, now):
+        if cause is None and counts.get(person.id or 0, 0) >= policy.soft_bounce_limit:
+            cause, why = Cause.bounce, f"{counts[person.id or 0]} soft bounces: {why}"
+        if cause is not None and move(session, person, cause, f"{SOURCE}: {why}"[:200], now):
             changed += 1
     return changed
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -27,13 +27,11 @@ from newsletter.models import (
     Send,
     SendKind,
     SendStatus,
-    Subscriber,
     SubscriberStatus,
+    delivery_table,
+    subscriber_table,
     utcnow,
 )
-
-D = Delivery.__table__  # type: ignore[attr-defined]
-S = Subscriber.__table__  # type: ignore[attr-defined]
 
 
 def worker_id() -> str:
@@ -115,18 +113,22 @@ def _create_live(session: Session, content: Content) -> Send:
     audience = (
         sa.select(
             sa.literal(send.id),
-            S.c.id,
+            subscriber_table.c.id,
             sa.literal(DeliveryStatus.pending.value),
-            sa.literal(now, type_=D.c.updated_at.type),
+            sa.literal(now, type_=delivery_table.c.updated_at.type),
         )
-        .where(S.c.status == SubscriberStatus.confirmed.value)
-        .order_by(S.c.id)
+        .where(subscriber_table.c.status == SubscriberStatus.confirmed.value)
+        .order_by(subscriber_table.c.id)
     )
     session.execute(
-        D.insert().from_select(["send_id", "subscriber_id", "status", "updated_at"], audience)
+        delivery_table.insert().from_select(
+            ["send_id", "subscriber_id", "status", "updated_at"], audience
+        )
     )
     send.audience = session.execute(
-        sa.select(sa.func.count()).select_from(D).where(D.c.send_id == send.id)
+        sa.select(sa.func.count())
+        .select_from(delivery_table)
+        .where(delivery_table.c.send_id == send.id)
     ).scalar_one()
     session.add(send)
     session.commit()
@@ -175,8 +177,11 @@ def recover(engine: sa.Engine, send_id: int, *, lease: timedelta, resend_uncerta
     orphaned = 0
     with engine.connect() as connection, connection.begin():
         rows = connection.execute(
-            sa.select(D.c.claimed_by, D.c.claimed_at)
-            .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.in_flight.value)
+            sa.select(delivery_table.c.claimed_by, delivery_table.c.claimed_at)
+            .where(
+                delivery_table.c.send_id == send_id,
+                delivery_table.c.status == DeliveryStatus.in_flight.value,
+            )
             .distinct()
         ).all()
         for claimed_by, claimed_at in rows:
@@ -184,11 +189,11 @@ def recover(engine: sa.Engine, send_id: int, *, lease: timedelta, resend_uncerta
             stale = claimed_at is None or claimed_at < now - lease
             if alive is False or (alive is None and stale):
                 orphaned += connection.execute(
-                    D.update()
+                    delivery_table.update()
                     .where(
-                        D.c.send_id == send_id,
-                        D.c.status == DeliveryStatus.in_flight.value,
-                        D.c.claimed_by == claimed_by,
+                        delivery_table.c.send_id == send_id,
+                        delivery_table.c.status == DeliveryStatus.in_flight.value,
+                        delivery_table.c.claimed_by == claimed_by,
                     )
                     .values(
                         status=DeliveryStatus.uncertain.value,
@@ -198,8 +203,11 @@ def recover(engine: sa.Engine, send_id: int, *, lease: timedelta, resend_uncerta
                 ).rowcount
         if resend_uncertain:
             connection.execute(
-                D.update()
-                .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.uncertain.value)
+                delivery_table.update()
+                .where(
+                    delivery_table.c.send_id == send_id,
+                    delivery_table.c.status == DeliveryStatus.uncertain.value,
+                )
                 .values(status=DeliveryStatus.pending.value, updated_at=now)
             )
     return orphaned
@@ -235,37 +243,47 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
     ``BEGIN IMMEDIATE`` makes the claim exclusive.
     """
     now = utcnow()
+    their_subscriber = delivery_table.c.subscriber_id == subscriber_table.c.id
     with engine.connect() as connection, connection.begin():
         pick = (
             sa.select(
-                D.c.id, D.c.subscriber_id, D.c.email, S.c.email, S.c.name, S.c.key, S.c.status
+                delivery_table.c.id,
+                delivery_table.c.subscriber_id,
+                delivery_table.c.email,
+                subscriber_table.c.email,
+                subscriber_table.c.name,
+                subscriber_table.c.key,
+                subscriber_table.c.status,
             )
-            .select_from(D.outerjoin(S, D.c.subscriber_id == S.c.id))
-            .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.pending.value)
-            .order_by(D.c.id)
+            .select_from(delivery_table.outerjoin(subscriber_table, their_subscriber))
+            .where(
+                delivery_table.c.send_id == send_id,
+                delivery_table.c.status == DeliveryStatus.pending.value,
+            )
+            .order_by(delivery_table.c.id)
             .limit(size)
         )
         if connection.dialect.name == "postgresql":
-            pick = pick.with_for_update(of=D, skip_locked=True)
+            pick = pick.with_for_update(of=delivery_table, skip_locked=True)
         rows = connection.execute(pick).all()
         if not rows:
             return Batch([], 0)
         claimed, skipped = _split(rows)
         for reason, skip_ids in skipped.items():
             connection.execute(
-                D.update()
-                .where(D.c.id.in_(skip_ids))
+                delivery_table.update()
+                .where(delivery_table.c.id.in_(skip_ids))
                 .values(status=DeliveryStatus.skipped.value, last_error=reason, updated_at=now)
             )
         if claimed:
             connection.execute(
-                D.update()
+                delivery_table.update()
                 .where(_among(claimed, send_id, connection.dialect.name))
                 .values(
                     status=DeliveryStatus.in_flight.value,
                     claimed_by=worker,
                     claimed_at=now,
-                    attempts=D.c.attempts + 1,
+                    attempts=delivery_table.c.attempts + 1,
                     updated_at=now,
                 )
             )
@@ -283,17 +301,15 @@ def _among(claimed: list[Claimed], send_id: int, dialect: str) -> sa.ColumnEleme
     ids = [c.delivery_id for c in claimed]
     if dialect == "postgresql":
         array = sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Integer))
-        return cast(sa.ColumnElement[bool], D.c.id == sa.any_(array))
+        return delivery_table.c.id == sa.any_(array)
     return sa.and_(
-        D.c.send_id == send_id,
-        D.c.status == DeliveryStatus.pending.value,
-        D.c.id.between(ids[0], ids[-1]),
+        delivery_table.c.send_id == send_id,
+        delivery_table.c.status == DeliveryStatus.pending.value,
+        delivery_table.c.id.between(ids[0], ids[-1]),
     )
 
 
-def _split(
-    rows: Sequence[Any],
-) -> tuple[list[Claimed], dict[str, list[int]]]:
+def _split(rows: Sequence[Any]) -> tuple[list[Claimed], dict[str, list[int]]]:
     claimed: list[Claimed] = []
     skipped: dict[str, list[int]] = {}
     confirmed = SubscriberStatus.confirmed.value  # looked up once, not per row
@@ -324,17 +340,17 @@ def settle(
     """
     with engine.begin() as connection:
         connection.execute(
-            D.update()
+            delivery_table.update()
             .where(
-                D.c.send_id == send_id,
-                D.c.claimed_by == worker,
-                D.c.status == DeliveryStatus.in_flight.value,
+                delivery_table.c.send_id == send_id,
+                delivery_table.c.claimed_by == worker,
+                delivery_table.c.status == DeliveryStatus.in_flight.value,
             )
             .values(
                 status=status.value,
                 message_id=message_id,
                 last_error=error[:1000],
-                claimed_by="" if status == DeliveryStatus.pending else D.c.claimed_by,
+                claimed_by="" if status == DeliveryStatus.pending else delivery_table.c.claimed_by,
                 updated_at=utcnow(),
             )
         )
@@ -350,8 +366,11 @@ def count(engine: sa.Engine, send_id: int, *statuses: DeliveryStatus) -> int:
         return int(
             connection.execute(
                 sa.select(sa.func.count())
-                .select_from(D)
-                .where(D.c.send_id == send_id, D.c.status.in_([s.value for s in statuses]))
+                .select_from(delivery_table)
+                .where(
+                    delivery_table.c.send_id == send_id,
+                    delivery_table.c.status.in_([s.value for s in statuses]),
+                )
             ).scalar_one()
         )
 
@@ -362,8 +381,8 @@ def confirmed_count(engine: sa.Engine) -> int:
         return int(
             connection.execute(
                 sa.select(sa.func.count())
-                .select_from(S)
-                .where(S.c.status == SubscriberStatus.confirmed.value)
+                .select_from(subscriber_table)
+                .where(subscriber_table.c.status == SubscriberStatus.confirmed.value)
             ).scalar_one()
         )
 

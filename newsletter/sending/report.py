@@ -15,15 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from newsletter.models import Send, SendKind, StatusEvent, SubscriberStatus
-from newsletter.sending.ledger import D
+from newsletter.models import Send, SendKind, SubscriberStatus, delivery_table, status_event_table
 
 COUNTED = (
     "accepted", "delivered", "deferred", "soft_bounced", "bounced", "dropped",
     "failed", "uncertain", "skipped", "pending", "in_flight",
 )  # fmt: skip
 WITH_REASONS = ("failed", "uncertain", "skipped", "soft_bounced", "bounced", "dropped", "deferred")
-E = StatusEvent.__table__  # type: ignore[attr-defined]
 
 
 def report(session: Session, slug: str, *, engagement: bool = False) -> list[dict[str, Any]]:
@@ -74,9 +72,9 @@ def sends_of(session: Session, slug: str) -> list[Send]:
 def tally(session: Session, send_id: int) -> dict[str, dict[str, int]]:
     """status -> {reason: count} for one send (reason is '' for rows without an error)."""
     rows = session.execute(
-        sa.select(D.c.status, D.c.last_error, sa.func.count())
-        .where(D.c.send_id == send_id)
-        .group_by(D.c.status, D.c.last_error)
+        sa.select(delivery_table.c.status, delivery_table.c.last_error, sa.func.count())
+        .where(delivery_table.c.send_id == send_id)
+        .group_by(delivery_table.c.status, delivery_table.c.last_error)
     ).all()
     counts: dict[str, dict[str, int]] = {}
     for status, reason, count in rows:
@@ -94,7 +92,9 @@ def _next_live_start(session: Session, send: Send) -> datetime | None:
 
 def settled(session: Session, send_id: int) -> int:
     """Rows left uncertain by a crash that SendGrid's events have since settled."""
-    query = sa.select(sa.func.count()).where(D.c.send_id == send_id, D.c.settled_at.is_not(None))
+    query = sa.select(sa.func.count()).where(
+        delivery_table.c.send_id == send_id, delivery_table.c.settled_at.is_not(None)
+    )
     return int(session.execute(query).scalar_one())
 
 
@@ -105,16 +105,23 @@ def list_changes(session: Session, send: Send, until: datetime | None) -> dict[s
         SubscriberStatus.unsubscribed: "unsubscribes",
     }
     query = (
-        sa.select(E.c.to_status, sa.func.count(sa.distinct(E.c.subscriber_id)))
-        .select_from(E.join(D, D.c.subscriber_id == E.c.subscriber_id))
-        .where(
-            D.c.send_id == send.id,
-            E.c.at >= send.started_at,
-            E.c.to_status.in_([s.value for s in words]),
+        sa.select(
+            status_event_table.c.to_status,
+            sa.func.count(sa.distinct(status_event_table.c.subscriber_id)),
         )
-        .group_by(E.c.to_status)
+        .select_from(
+            status_event_table.join(
+                delivery_table, delivery_table.c.subscriber_id == status_event_table.c.subscriber_id
+            )
+        )
+        .where(
+            delivery_table.c.send_id == send.id,
+            status_event_table.c.at >= send.started_at,
+            status_event_table.c.to_status.in_([s.value for s in words]),
+        )
+        .group_by(status_event_table.c.to_status)
     )
     if until is not None:
-        query = query.where(E.c.at < until)
+        query = query.where(status_event_table.c.at < until)
     found = {str(status): int(n) for status, n in session.execute(query)}
     return {word: found.get(status.value, 0) for status, word in words.items()}

@@ -16,10 +16,19 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from newsletter.errors import ImportFileError, InvalidAddress
-from newsletter.models import Subscriber, SubscriberStatus, Suppression, UTCDateTime, utcnow
+from newsletter.models import (
+    Subscriber,
+    Suppression,
+    UTCDateTime,
+    consent_table,
+    status_event_table,
+    subscriber_table,
+    utcnow,
+)
+from newsletter.subscribers.status import Cause, initial, stamps
 from newsletter.subscribers.store import clean_name, email_hash, new_key, normalise_email
 
 CHUNK = 2000
@@ -98,6 +107,7 @@ def import_csv(
     Never touches an address already on the list (whatever its status) and never adds an
     erased (suppressed) one.
     """
+    cause = Cause.import_confirmed if confirmed else Cause.import_
     existing = set(session.exec(select(Subscriber.email)).all())
     suppressed = set(session.exec(select(Suppression.email_hash)).all())
     report = ImportReport()
@@ -107,12 +117,12 @@ def import_csv(
             for row in read_rows(path, stream):
                 _sort(row, report, existing, suppressed, batch)
                 if len(batch) >= CHUNK:
-                    _insert(session, batch, confirmed=confirmed, source=source)
+                    _insert(session, batch, cause=cause, source=source)
                     progress(report.rows)
                     batch = []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ImportFileError(path, f"cannot read the file: {exc}") from exc
-    _insert(session, batch, confirmed=confirmed, source=source)
+    _insert(session, batch, cause=cause, source=source)
     progress(report.rows)
     return report
 
@@ -142,27 +152,25 @@ def _sort(
         report.imported += 1
 
 
-def _insert(
-    session: Session, batch: list[tuple[str, str]], *, confirmed: bool, source: str
-) -> None:
+def _insert(session: Session, batch: list[tuple[str, str]], *, cause: Cause, source: str) -> None:
     """One chunk: the subscribers in one executemany, their consent and first status event
-    each in one INSERT ... SELECT over the chunk's keys (no per-row round trips)."""
+    each in one INSERT ... SELECT over the chunk's keys (no per-row round trips). The status,
+    and confirmed_at, are what the table in subscribers/status.py gives a new address."""
     if not batch:
         return
-    tables = SQLModel.metadata.tables
-    subscriber = tables["subscriber"]
     now = utcnow()
-    status = SubscriberStatus.confirmed if confirmed else SubscriberStatus.pending
+    status = initial(cause)
+    confirmed_at = stamps(status, now).get("confirmed_at")
     keys = [new_key() for _ in batch]
     people: list[dict[str, Any]] = [
         {"key": key, "email": email, "name": name, "status": status.value, "created_at": now,
-         "confirmed_at": now if confirmed else None}
+         "confirmed_at": confirmed_at}
         for key, (email, name) in zip(keys, batch, strict=True)
     ]  # fmt: skip
     connection = session.connection()
-    connection.execute(sa.insert(subscriber), people)
+    connection.execute(sa.insert(subscriber_table), people)
     note = f"import: {source}"
-    chunk = sa.select(subscriber.c.id).where(subscriber.c.key.in_(keys)).subquery()
+    chunk = sa.select(subscriber_table.c.id).where(subscriber_table.c.key.in_(keys)).subquery()
     consent = sa.select(
         chunk.c.id,
         sa.literal(now, UTCDateTime()),
@@ -172,7 +180,7 @@ def _insert(
         sa.literal(""),
     )
     columns = ("subscriber_id", "at", "source", "ip", "user_agent", "text_version")
-    connection.execute(sa.insert(tables["consent"]).from_select(columns, consent))
+    connection.execute(sa.insert(consent_table).from_select(columns, consent))
     event = sa.select(
         chunk.c.id,
         sa.literal(now, UTCDateTime()),
@@ -181,7 +189,7 @@ def _insert(
         sa.literal(note[:200]),
     )
     event_columns = ("subscriber_id", "at", "from_status", "to_status", "reason")
-    connection.execute(sa.insert(tables["status_event"]).from_select(event_columns, event))
+    connection.execute(sa.insert(status_event_table).from_select(event_columns, event))
 
 
 def write_csv(subscribers: Iterable[Subscriber], stream: IO[str]) -> int:

@@ -1,7 +1,8 @@
 """The subscriber store: subscribe, confirm, unsubscribe, resubscribe, add, erase, look up.
 
-Every status change goes through ``set_status``, which writes a ``StatusEvent``, so the history
-is kept rather than overwritten. Only ``confirmed`` subscribers are ever mailed an issue.
+Every status change goes through ``status.move``, which checks the table of allowed changes and
+writes a ``StatusEvent``, so the history is kept rather than overwritten. Only ``confirmed``
+subscribers are ever mailed an issue.
 Functions take a Session and leave committing to the caller (``db.session_scope``), except
 ``signup``, which owns its transaction because it sends an email after committing.
 """
@@ -14,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session, SQLModel, col, func, select
+from sqlmodel import Session, col, func, select
 
 from newsletter.db import session_scope
 from newsletter.errors import (
@@ -34,14 +34,14 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    consent_table,
+    subscriber_table,
     utcnow,
 )
+from newsletter.subscribers.status import Cause, move
 from newsletter.transports.base import DeliveryError
 
 RESEND_AFTER = timedelta(hours=1)
-SUBSCRIBER = SQLModel.metadata.tables["subscriber"]
-CONSENT = SQLModel.metadata.tables["consent"]
-STATUS_EVENT = SQLModel.metadata.tables["status_event"]
 NAME_MAX = 200
 Status = SubscriberStatus
 
@@ -99,36 +99,12 @@ def require(session: Session, email: str) -> Subscriber:
     return found
 
 
-def set_status(
-    session: Session, subscriber: Subscriber, status: Status, reason: str, now: datetime
-) -> None:
-    """Change the status and record the change as an event."""
-    previous = subscriber.status if subscriber.id is not None else None
-    subscriber.status = status
-    if status is Status.confirmed:
-        subscriber.confirmed_at = now
-    elif status is Status.unsubscribed:
-        subscriber.unsubscribed_at = now
-    session.add(subscriber)
-    session.flush()
-    assert subscriber.id is not None
-    session.add(
-        StatusEvent(
-            subscriber_id=subscriber.id,
-            at=now,
-            from_status=previous,
-            to_status=status,
-            reason=reason,
-        )
-    )
-
-
 def record_consent(
     session: Session, subscriber_id: int | None, consent: ConsentInfo, now: datetime
 ) -> None:
     assert subscriber_id is not None
     session.connection().execute(
-        sa.insert(CONSENT),
+        sa.insert(consent_table),
         {
             "subscriber_id": subscriber_id,
             "at": now,
@@ -138,16 +114,6 @@ def record_consent(
             "text_version": consent.text_version[:50],
         },
     )
-
-
-def create(
-    session: Session, email: str, name: str, status: Status, reason: str, now: datetime
-) -> Subscriber:
-    subscriber = Subscriber(
-        key=new_key(), email=email, name=clean_name(name), status=status, created_at=now
-    )
-    set_status(session, subscriber, status, reason, now)
-    return subscriber
 
 
 def subscribe(
@@ -160,8 +126,12 @@ def subscribe(
     Written with Core statements: this is the web app's hot path (bench/signup.py).
     """
     connection = session.connection()
-    columns = (SUBSCRIBER.c.id, SUBSCRIBER.c.status, SUBSCRIBER.c.confirmation_sent_at)
-    found = connection.execute(sa.select(*columns).where(SUBSCRIBER.c.email == email)).first()
+    columns = (
+        subscriber_table.c.id,
+        subscriber_table.c.status,
+        subscriber_table.c.confirmation_sent_at,
+    )
+    found = connection.execute(sa.select(*columns).where(subscriber_table.c.email == email)).first()
     if found is None:
         return _insert_pending(session, email, name, consent, now)
     last_sent = found.confirmation_sent_at
@@ -170,7 +140,9 @@ def subscribe(
     values: dict[str, object] = {"confirmation_sent_at": now}
     if name and found.status == Status.pending:
         values["name"] = clean_name(name)
-    connection.execute(sa.update(SUBSCRIBER).where(SUBSCRIBER.c.id == found.id).values(values))
+    connection.execute(
+        sa.update(subscriber_table).where(subscriber_table.c.id == found.id).values(values)
+    )
     record_consent(session, found.id, consent, now)
     return session.get(Subscriber, found.id, populate_existing=True)
 
@@ -178,25 +150,12 @@ def subscribe(
 def _insert_pending(
     session: Session, email: str, name: str, consent: ConsentInfo, now: datetime
 ) -> Subscriber:
-    fields: dict[str, Any] = {
-        "key": new_key(),
-        "email": email,
-        "name": clean_name(name),
-        "status": Status.pending.value,
-        "created_at": now,
-        "confirmation_sent_at": now,
-    }
-    connection = session.connection()
-    new_id = connection.execute(
-        sa.insert(SUBSCRIBER).values(fields).returning(SUBSCRIBER.c.id)
-    ).scalar_one()
-    connection.execute(
-        sa.insert(STATUS_EVENT),
-        {"subscriber_id": new_id, "at": now, "from_status": None,
-         "to_status": Status.pending.value, "reason": "signup"},
-    )  # fmt: skip
-    record_consent(session, new_id, consent, now)
-    return Subscriber(id=new_id, **fields)
+    person = Subscriber(
+        key=new_key(), email=email, name=clean_name(name), created_at=now, confirmation_sent_at=now
+    )
+    move(session, person, Cause.signup, "signup", now)
+    record_consent(session, person.id, consent, now)
+    return person
 
 
 def signup(
@@ -249,7 +208,7 @@ def confirm(session: Session, key: str, issued_at: datetime, now: datetime) -> S
             raise TokenError(
                 "this confirmation link is older than the latest change to your subscription"
             )
-    set_status(session, subscriber, Status.confirmed, "confirmed by link", now)
+    move(session, subscriber, Cause.confirm, "confirmed by link", now)
     session.execute(
         sa.delete(Suppression).where(col(Suppression.email_hash) == email_hash(subscriber.email))
     )
@@ -257,9 +216,9 @@ def confirm(session: Session, key: str, issued_at: datetime, now: datetime) -> S
 
 
 def unsubscribe(session: Session, key: str, reason: str, now: datetime) -> Subscriber:
+    """Unsubscribed, unless already so; a bounced or complained address stays as it is."""
     subscriber = by_key(session, key)
-    if subscriber.status != Status.unsubscribed:
-        set_status(session, subscriber, Status.unsubscribed, reason, now)
+    move(session, subscriber, Cause.unsubscribe, reason, now)
     return subscriber
 
 
@@ -269,12 +228,12 @@ class Resubscribed(StrEnum):
 
 
 def resubscribe(session: Session, key: str, now: datetime) -> tuple[Subscriber, Resubscribed]:
-    """From the unsubscribe page: back to confirmed if the address was confirmed before."""
+    """From the unsubscribe page: back to confirmed if the address unsubscribed after having
+    confirmed; anyone else (never confirmed, bounced, complained) needs a fresh confirmation."""
     subscriber = by_key(session, key)
-    if subscriber.status == Status.confirmed:
-        return subscriber, Resubscribed.confirmed
-    if subscriber.status == Status.unsubscribed and subscriber.confirmed_at is not None:
-        set_status(session, subscriber, Status.confirmed, "resubscribed from the web page", now)
+    if subscriber.status == Status.confirmed or move(
+        session, subscriber, Cause.resubscribe, "resubscribed from the web page", now
+    ):
         return subscriber, Resubscribed.confirmed
     return subscriber, Resubscribed.needs_confirmation
 
@@ -286,8 +245,9 @@ def add(
     if find(session, email) is not None:
         raise SubscriberError(f"{email} is already on the list (see: newsletter subscribers show)")
     now = utcnow()
-    status = Status.confirmed if confirmed else Status.pending
-    subscriber = create(session, email, name, status, "added by staff", now)
+    subscriber = Subscriber(key=new_key(), email=email, name=clean_name(name), created_at=now)
+    cause = Cause.add_confirmed if confirmed else Cause.add
+    move(session, subscriber, cause, "added by staff", now)
     record_consent(session, subscriber.id, consent, now)
     return subscriber
 
@@ -299,11 +259,7 @@ def erase(session: Session, email: str) -> bool:
     """
     subscriber = find(session, email)
     if subscriber is not None:
-        session.execute(sa.delete(Consent).where(col(Consent.subscriber_id) == subscriber.id))
-        session.execute(
-            sa.delete(StatusEvent).where(col(StatusEvent.subscriber_id) == subscriber.id)
-        )
-        session.delete(subscriber)
+        move(session, subscriber, Cause.erase, "erased by staff", utcnow())
     digest = email_hash(email)
     if session.exec(select(Suppression).where(Suppression.email_hash == digest)).first() is None:
         session.add(Suppression(email_hash=digest, at=utcnow()))

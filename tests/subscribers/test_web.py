@@ -12,9 +12,11 @@ from newsletter import db
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
 from newsletter.issues.build import build_issue
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, utcnow
 from newsletter.sending.ledger import start_live, start_test
 from newsletter.sending.sender import content_of
+from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.status import Cause, move
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web import create_app
 from tests.subscribers.conftest import Outbox, make_app, status_of
@@ -223,3 +225,25 @@ def test_unknown_pages_and_wrong_methods_get_a_page_not_raw_json(client):
 def test_a_tampered_link_from_a_script_gets_json(client):
     answer = client.post("/unsubscribe/abc.def", json={})
     assert answer.status_code == 400 and "detail" in answer.json()
+
+
+@pytest.mark.parametrize("cause", [Cause.complaint, Cause.bounce])
+def test_one_click_leaves_a_complaint_or_bounce_and_only_a_new_confirmation_undoes_it(
+    client, store, outbox, cause
+):
+    client.post("/subscribe", data={"email": "dee@example.org"})
+    client.get(_confirm_link(outbox, "dee@example.org").removeprefix("http://localhost:8000"))
+    with db.session_scope(store) as session:  # what SendGrid's spam report or hard bounce does
+        dee = subscribers.require(session, "dee@example.org")
+        move(session, dee, cause, "sendgrid webhook: test", utcnow())
+    was = status_of(store, "dee@example.org")
+    tokens = client.app.state.web.tokens
+    token = tokens.unsubscribe_token(dee.key)
+    done = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert status_of(store, "dee@example.org") == was
+    back = client.post(f"/resubscribe/{token}")
+    assert back.status_code == 200 and "Check your inbox" in back.text
+    assert status_of(store, "dee@example.org") == was  # not mailed until they confirm again
+    fresh = client.get(f"/confirm/{tokens.confirm_token(dee.key)}")
+    assert fresh.status_code == 200 and status_of(store, "dee@example.org") == "confirmed"
