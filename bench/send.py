@@ -22,8 +22,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from newsletter.transports.base import BatchResult, Message, Transport
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 class TimedTransport:
     """The real transport, with a stopwatch around each call."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.max_batch = inner.max_batch
         self.seconds = 0.0
 
-    def send(self, message):
+    def send(self, message: Message) -> BatchResult:
         start = time.perf_counter()
         try:
             return self.inner.send(message)
@@ -48,7 +52,7 @@ class TimedTransport:
 def _subscribers(engine: sa.Engine, count: int) -> None:
     from newsletter.models import Subscriber, utcnow
 
-    table = Subscriber.__table__  # type: ignore[attr-defined]
+    table = Subscriber.__table__  # type: ignore[attr-defined]  # not declared by SQLModel
     now = utcnow()
     chunk = 20_000
     with engine.begin() as connection:
@@ -91,7 +95,7 @@ def one_run(
         url = database_url or f"sqlite:///{tmp}/bench.db"
         settings = Settings(
             database_url=url, secret_key="bench-secret", send_concurrency=concurrency
-        )  # type: ignore[arg-type]
+        )
         engine = db.make_engine(url)
         if database_url:
             with engine.begin() as connection:
@@ -103,7 +107,7 @@ def one_run(
         _subscribers(engine, count)
         compiled = build_issue(settings, engine, "2016-q3").compiled
         transport = TimedTransport(SendGridTransport(api_key, host=fake_url, timeout=60))
-        sender = Sender(settings, engine, transport, SendOptions())  # type: ignore[arg-type]
+        sender = Sender(settings, engine, transport, SendOptions())
         start, cpu = time.perf_counter(), _cpu()
         record = sender.start_live(compiled)
         progress = sender.run(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import typer.main
+from typer.core import TyperGroup
 
 from newsletter.cli import app
 from newsletter.config import Settings
@@ -42,6 +43,7 @@ def test_every_command_and_option_is_documented():
         assert name in docs, f"{name} is not documented"
         command = root
         for part in path:
+            assert isinstance(command, TyperGroup)
             command = command.commands[part]
         for param in command.params:
             for opt in getattr(param, "opts", []):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from sqlmodel import Session
@@ -64,7 +65,7 @@ def _send(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _report(env: dict[str, str]) -> dict:
+def _report(env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "newsletter", "report", "2016-q3", "--format", "json"],
         env=env,
@@ -72,7 +73,8 @@ def _report(env: dict[str, str]) -> dict:
         text=True,
         check=True,
     )
-    [row] = json.loads(done.stdout)
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    [row] = rows
     return row
 
 

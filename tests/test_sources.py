@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -81,11 +82,11 @@ def site(project, monkeypatch) -> Iterator[FakeSite]:
         yield fake
 
 
-def _sources(monkeypatch, *sources: dict) -> None:
+def _sources(monkeypatch, *sources: dict[str, Any]) -> None:
     monkeypatch.setenv("NEWSLETTER_SOURCES", json.dumps(list(sources)))
 
 
-def _wp(site: FakeSite, name: str = "site", **extra) -> dict:
+def _wp(site: FakeSite, name: str = "site", **extra: Any) -> dict[str, Any]:
     return {"name": name, "type": "wordpress", "url": site.url, **extra}
 
 
@@ -277,7 +278,8 @@ def test_faults_give_one_line_and_leave_store_unchanged(site, monkeypatch, fault
     site.posts[0].title = "Changed upstream"
     site.posts[0].modified_gmt = "2016-12-01T00:00:00"
     monkeypatch.setenv("NEWSLETTER_HTTP_RETRIES", "2")
-    url, extra = site.url, {}
+    url = site.url
+    extra: dict[str, Any] = {}
     if fault == "down":
         url = _refused_url()
     elif fault == "slow":

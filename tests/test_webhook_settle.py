@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from typing import Any
 
 import httpx
 from sqlmodel import Session
@@ -20,7 +21,7 @@ from tests.test_send_processes import SENDER, _add, _env, _send, _uncertain
 from tests.webhook_kit import SigningKey, event, served
 
 
-def _events_for(fake: FakeSendGrid) -> list[dict]:
+def _events_for(fake: FakeSendGrid) -> list[dict[str, Any]]:
     """What SendGrid would post for every message it accepted: processed, then delivered."""
     events = []
     for request in fake.accepted:

@@ -66,7 +66,7 @@ def for_delivery(kind: str, message_id: str, email: str, **fields: Any) -> dict[
 def add_confirmed(engine: sa.Engine, count: int, *, start: int = 0) -> None:
     """Confirmed subscribers reader{i}@example.net, inserted in bulk."""
     now = utcnow()
-    table = Subscriber.__table__  # type: ignore[attr-defined]
+    table = Subscriber.__table__  # type: ignore[attr-defined]  # not declared by SQLModel
     rows = [
         {
             "key": uuid.uuid4().hex,
