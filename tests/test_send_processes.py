@@ -101,7 +101,7 @@ def test_killed_midway_then_resumed_everyone_gets_exactly_one_except_the_uncerta
             assert time.monotonic() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.02)
         os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        process.communicate()  # reaps it and closes its pipes
         fake.wait_idle()
         before = _report(env)
         assert before["status"] == "sending" and before["in_flight"] > 0

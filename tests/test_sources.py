@@ -161,6 +161,7 @@ def test_second_sync_is_incremental_and_updates_edited_post(site, monkeypatch):
     engine = db.make_engine(Settings().database_url)
     with Session(engine) as session:
         state = session.get(SourceState, "site")
+    engine.dispose()
     assert state is not None and state.newest_modified_at is not None
     assert state.newest_modified_at.isoformat() == "2016-11-02T08:30:00+00:00"
 

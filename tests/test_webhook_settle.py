@@ -44,10 +44,11 @@ def test_uncertain_rows_left_by_a_killed_send_are_settled_by_events(project, syn
             assert time.monotonic() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.02)
         os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        process.communicate()  # reaps it and closes its pipes
         fake.wait_idle()
         resumed = _send(env)  # finds the dead worker's rows and marks them uncertain
-        assert resumed.wait(120) == 0
+        _, err = resumed.communicate(timeout=120)  # reads and closes its pipes
+        assert resumed.returncode == 0, err
         uncertain = _uncertain(synced)
         assert uncertain
         reached = set(fake.recipients())
