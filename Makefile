@@ -45,7 +45,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check newsletter tests bench
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy newsletter
+	$(BIN)/mypy newsletter tests bench
 
 check: lint typecheck test
 

@@ -22,8 +22,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from newsletter.transports.base import BatchResult, Message, Transport
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 class TimedTransport:
     """The real transport, with a stopwatch around each call."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.max_batch = inner.max_batch
         self.seconds = 0.0
 
-    def send(self, message):
+    def send(self, message: Message) -> BatchResult:
         start = time.perf_counter()
         try:
             return self.inner.send(message)
@@ -91,7 +95,7 @@ def one_run(
         url = database_url or f"sqlite:///{tmp}/bench.db"
         settings = Settings(
             database_url=url, secret_key="bench-secret", send_concurrency=concurrency
-        )  # type: ignore[arg-type]
+        )
         engine = db.make_engine(url)
         if database_url:
             with engine.begin() as connection:

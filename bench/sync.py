@@ -13,11 +13,13 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter import db  # noqa: E402
-from newsletter.config import get_settings  # noqa: E402
+from newsletter.config import Settings, get_settings  # noqa: E402
 from newsletter.content.sources import SyncRequest, sync_sources  # noqa: E402
 from tests.fake_site import FakePost, FakeSite, Serving  # noqa: E402
 
@@ -56,7 +58,7 @@ def _site() -> FakeSite:
     return FakeSite(posts=posts)
 
 
-def _sync(settings, engine) -> tuple[float, str]:
+def _sync(settings: Settings, engine: sa.Engine) -> tuple[float, str]:
     began = time.perf_counter()
     [outcome] = sync_sources(settings, engine, SyncRequest())
     elapsed = time.perf_counter() - began

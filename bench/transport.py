@@ -59,7 +59,8 @@ def batch(start: int, size: int) -> Message:
 
 def fake_stats(url: str) -> dict[str, float]:
     with urllib.request.urlopen(url + "/_fake/stats", timeout=10) as response:
-        return json.loads(response.read())
+        stats: dict[str, float] = json.loads(response.read())
+    return stats
 
 
 def one_run(transport: SendGridTransport, url: str, count: int, size: int) -> dict[str, float]:

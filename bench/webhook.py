@@ -96,7 +96,7 @@ def start_server(folder: Path, env: dict[str, str], port: int) -> subprocess.Pop
     raise SystemExit("newsletter serve did not start")
 
 
-def one_run(engine, url: str, key: SigningKey, run: int) -> tuple[int, float]:
+def one_run(engine: sa.Engine, url: str, key: SigningKey, run: int) -> tuple[int, float]:
     send_id, sent = live_send(engine, f"bench-{run}")
     batches = []
     everything = events_for(send_id, sent)

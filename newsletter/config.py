@@ -360,13 +360,13 @@ class Settings(BaseSettings):
         return [MarkdownSourceConfig(name=DEFAULT_SOURCE_NAME, type="markdown")]
 
 
-def get_settings(**overrides: object) -> Settings:
+def get_settings(**overrides: Any) -> Settings:
     """Build Settings, turning a bad file or variable into a ConfigError (no traceback)."""
     path = config_file()
     if CONFIG_ENV in os.environ and not path.is_file():
         raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

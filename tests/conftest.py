@@ -82,14 +82,15 @@ def settings(project: Path) -> Settings:
 
 
 @pytest.fixture
-def synced(project: Path, settings: Settings) -> sa.Engine:
+def synced(project: Path, settings: Settings) -> Iterator[sa.Engine]:
     """The project's database with the sample content synced into it."""
     from newsletter.issues.build import sync_markdown
 
     engine = db.make_engine(settings.database_url)
     db.ensure_schema(engine)
     sync_markdown(settings, engine)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

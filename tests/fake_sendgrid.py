@@ -122,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/stats":  # not SendGrid's: the fake's own counters, for bench/
             state = self.server.state
             with state.lock:
-                stats = {"requests": state.requests, "delivered": state.delivered}
+                stats: dict[str, float] = {"requests": state.requests, "delivered": state.delivered}
                 stats["validating_seconds"] = state.validating
             self._answer(200, stats)
             return
@@ -241,6 +241,7 @@ class FakeSendGrid:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     def __enter__(self) -> FakeSendGrid:

@@ -207,7 +207,8 @@ def _bytes(mapping: dict[str, Any]) -> int:
 
 def _personalization_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
     errors, seen, total = [], set(), 0
-    top_args = body.get("custom_args") if isinstance(body.get("custom_args"), dict) else {}
+    custom_args = body.get("custom_args")
+    top_args: dict[str, Any] = custom_args if isinstance(custom_args, dict) else {}
     for index, entry in enumerate(body["personalizations"]):
         for kind in ("to", "cc", "bcc"):
             for address in entry.get(kind, []):

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import typer.main
+from typer.core import TyperGroup
 
 from newsletter.cli import app
 from newsletter.config import Settings
@@ -43,6 +44,7 @@ def test_every_command_and_option_is_documented():
         assert name in docs, f"{name} is not documented"
         command = root
         for part in path:
+            assert isinstance(command, TyperGroup)
             command = command.commands[part]
         for param in command.params:
             for opt in getattr(param, "opts", []):
@@ -53,7 +55,13 @@ def test_every_command_and_option_is_documented():
 def test_readme_names_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    # CI runs make check: lint, typecheck of all three trees, then the README's make test
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert [line for line in ci.splitlines() if line.startswith("make ")] == ["make check"]
+    makefile = (ROOT / "Makefile").read_text()
+    check = re.search(r"^check:(.*)$", makefile, flags=re.M)
+    assert check is not None and check.group(1).split() == ["lint", "typecheck", "test"]
+    assert "mypy newsletter tests bench\n" in makefile
 
 
 def test_architecture_lists_every_module():

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from newsletter.config import Settings
 from newsletter.errors import IssueFileError
-from newsletter.issues.file import load_issue
+from newsletter.issues.file import Issue, load_issue
 from newsletter.issues.selection import select_sections
 from tests.conftest import run_cli
 
 
-def _load(settings, ref="2016-q3"):
+def _load(settings: Settings, ref: str = "2016-q3") -> Issue:
     return load_issue(
         ref,
         issues_dir=settings.issues_dir,

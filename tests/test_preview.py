@@ -15,7 +15,8 @@ from tests.conftest import run_cli
 
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as response:
-        return response.read().decode("utf-8")
+        body: bytes = response.read()
+        return body.decode("utf-8")
 
 
 def _wait_for_new_version(base: str, old: str, seconds: float = 15.0) -> str:

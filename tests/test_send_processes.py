@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from sqlmodel import Session
@@ -64,7 +65,7 @@ def _send(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _report(env: dict[str, str]) -> dict:
+def _report(env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "newsletter", "report", "2016-q3", "--format", "json"],
         env=env,
@@ -72,7 +73,8 @@ def _report(env: dict[str, str]) -> dict:
         text=True,
         check=True,
     )
-    [row] = json.loads(done.stdout)
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    [row] = rows
     return row
 
 
@@ -99,7 +101,7 @@ def test_killed_midway_then_resumed_everyone_gets_exactly_one_except_the_uncerta
             assert time.monotonic() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.02)
         os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        process.communicate()  # reaps it and closes its pipes
         fake.wait_idle()
         before = _report(env)
         assert before["status"] == "sending" and before["in_flight"] > 0

@@ -90,7 +90,7 @@ def test_the_fake_rejects_a_numeric_custom_arg_and_the_transport_never_sends_one
         client.send(raw)
     assert raised.value.to_dict["errors"][0]["field"] == "custom_args.subscriber_id"
 
-    numbers = Recipient(email="b@example.org", custom_args={"subscriber_id": 5, "ratio": 0.5})  # type: ignore[dict-item]
+    numbers = Recipient(email="b@example.org", custom_args={"subscriber_id": 5, "ratio": 0.5})  # type: ignore[dict-item]  # wrong on purpose
     transport(fake).send(message(recipients=[numbers], custom_args={"send_id": 7}))
     (request,) = fake.accepted
     assert request.body["custom_args"] == {"send_id": "7"}
@@ -301,7 +301,7 @@ def test_an_address_twice_in_one_request_is_refused(fake):
 
 
 def test_non_string_custom_arg_keys_are_refused(fake):
-    bad = Recipient(email="a@example.org", custom_args={1: "x"})  # type: ignore[dict-item]
+    bad = Recipient(email="a@example.org", custom_args={1: "x"})  # type: ignore[dict-item]  # wrong on purpose
     with pytest.raises(DeliveryError, match="custom_args key 1"):
         transport(fake).send(message(recipients=[bad]))
     assert fake.requests == 0

@@ -10,6 +10,7 @@ import email
 import email.policy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -17,7 +18,7 @@ from sqlmodel import Session
 
 from newsletter.config import Settings
 from newsletter.errors import CheckFailed
-from newsletter.models import DeliveryStatus, SubscriberStatus
+from newsletter.models import DeliveryStatus, SubscriberStatus, utcnow
 from newsletter.sending.sender import checked_build
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
@@ -52,13 +53,14 @@ def add(engine, count: int, *, start: int = 0, status=SubscriberStatus.confirmed
 
 
 def _eml(path: Path) -> email.message.EmailMessage:
-    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
 
 
-def report(slug: str = "2016-q3") -> list[dict]:
+def report(slug: str = "2016-q3") -> list[dict[str, Any]]:
     code, out, _ = run_cli("report", slug, "--format", "json")
     assert code == 0
-    return json.loads(out)
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
 
 
 def test_live_send_through_the_outbox_reaches_each_confirmed_subscriber_once(sending, project):
@@ -75,8 +77,9 @@ def test_live_send_through_the_outbox_reaches_each_confirmed_subscriber_once(sen
     header = str(message["List-Unsubscribe"])
     assert header.startswith("<http://localhost:8000/unsubscribe/") and header.endswith(">")
     assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
-    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html_part, text_part = message.get_body(("html",)), message.get_body(("plain",))
+    assert html_part is not None and text_part is not None
+    html, text = html_part.get_content(), text_part.get_content()
     assert f'href="{header[1:-1]}"' in html  # the visible link is the header's URL
     assert f"Unsubscribe ({header[1:-1]})" in text
     assert "%%" not in html + text
@@ -137,7 +140,7 @@ def test_who_unsubscribes_before_their_batch_is_skipped(sending, project, settin
     with Session(sending) as session:
         person = subscribers.find(session, "reader1@example.net")
         assert person is not None
-        subscribers.unsubscribe(session, person.key, "test", subscribers.utcnow())
+        subscribers.unsubscribe(session, person.key, "test", utcnow())
         session.commit()
     add(sending, 1, start=5)  # joined after the start: not in this send
     progress = sender.run(record)

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -81,11 +82,11 @@ def site(project, monkeypatch) -> Iterator[FakeSite]:
         yield fake
 
 
-def _sources(monkeypatch, *sources: dict) -> None:
+def _sources(monkeypatch, *sources: dict[str, Any]) -> None:
     monkeypatch.setenv("NEWSLETTER_SOURCES", json.dumps(list(sources)))
 
 
-def _wp(site: FakeSite, name: str = "site", **extra) -> dict:
+def _wp(site: FakeSite, name: str = "site", **extra: Any) -> dict[str, Any]:
     return {"name": name, "type": "wordpress", "url": site.url, **extra}
 
 
@@ -160,6 +161,7 @@ def test_second_sync_is_incremental_and_updates_edited_post(site, monkeypatch):
     engine = db.make_engine(Settings().database_url)
     with Session(engine) as session:
         state = session.get(SourceState, "site")
+    engine.dispose()
     assert state is not None and state.newest_modified_at is not None
     assert state.newest_modified_at.isoformat() == "2016-11-02T08:30:00+00:00"
 
@@ -277,7 +279,8 @@ def test_faults_give_one_line_and_leave_store_unchanged(site, monkeypatch, fault
     site.posts[0].title = "Changed upstream"
     site.posts[0].modified_gmt = "2016-12-01T00:00:00"
     monkeypatch.setenv("NEWSLETTER_HTTP_RETRIES", "2")
-    url, extra = site.url, {}
+    url = site.url
+    extra: dict[str, Any] = {}
     if fault == "down":
         url = _refused_url()
     elif fault == "slow":

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from typing import Any
 
 import httpx
 from sqlmodel import Session
@@ -20,7 +21,7 @@ from tests.test_send_processes import SENDER, _add, _env, _send, _uncertain
 from tests.webhook_kit import SigningKey, event, served
 
 
-def _events_for(fake: FakeSendGrid) -> list[dict]:
+def _events_for(fake: FakeSendGrid) -> list[dict[str, Any]]:
     """What SendGrid would post for every message it accepted: processed, then delivered."""
     events = []
     for request in fake.accepted:
@@ -43,10 +44,11 @@ def test_uncertain_rows_left_by_a_killed_send_are_settled_by_events(project, syn
             assert time.monotonic() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.02)
         os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        process.communicate()  # reaps it and closes its pipes
         fake.wait_idle()
         resumed = _send(env)  # finds the dead worker's rows and marks them uncertain
-        assert resumed.wait(120) == 0
+        _, err = resumed.communicate(timeout=120)  # reads and closes its pipes
+        assert resumed.returncode == 0, err
         uncertain = _uncertain(synced)
         assert uncertain
         reached = set(fake.recipients())

@@ -21,6 +21,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 P = ParamSpec("P")
 R = TypeVar("R")
+_engines: list[sa.Engine] = []  # opened by the running command (open_engine)
 
 
 class Format(StrEnum):
@@ -29,22 +30,31 @@ class Format(StrEnum):
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the tool's own errors into one line on stderr and exit code 1, no traceback."""
+    """Turn the tool's own errors into one line on stderr and exit code 1, no traceback.
+
+    The engines the command opened are disposed (their connections closed) when it ends.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        opened = len(_engines)
         try:
             return command(*args, **kwargs)
         except NewsletterError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(1) from None
+        finally:
+            while len(_engines) > opened:
+                _engines.pop().dispose()
 
     return wrapper
 
 
 def open_engine(settings: Settings) -> sa.Engine:
-    """The configured database, migrated to the newest schema on first use."""
+    """The configured database, migrated to the newest schema on first use; disposed when the
+    command ends (``reports_errors``)."""
     engine = db.make_engine(settings.database_url)
+    _engines.append(engine)
     db.ensure_schema(engine)
     return engine
 

@@ -17,5 +17,8 @@ def db_upgrade() -> None:
     """Create the database or migrate it to the newest schema."""
     settings = get_settings()
     engine = db.make_engine(settings.database_url)
-    db.upgrade(engine)
-    out.print(f"database at revision {db.current_revision(engine)}")
+    try:
+        db.upgrade(engine)
+        out.print(f"database at revision {db.current_revision(engine)}")
+    finally:
+        engine.dispose()

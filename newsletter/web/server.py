@@ -13,6 +13,9 @@ from newsletter.web.app import create_app
 def serve(settings: Settings, *, host: str, port: int) -> None:
     """Run until interrupted. ``X-Forwarded-For`` is trusted from FORWARDED_ALLOW_IPS only."""
     engine = db.make_engine(settings.database_url)
-    db.ensure_schema(engine)
-    app = create_app(settings, engine, make_transport(settings))
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    try:
+        db.ensure_schema(engine)
+        app = create_app(settings, engine, make_transport(settings))
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    finally:
+        engine.dispose()

@@ -8,7 +8,7 @@ import email.policy
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
@@ -37,7 +37,7 @@ class Outbox:
 
     def messages(self) -> list[EmailMessage]:
         return [
-            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in sorted(self.folder.glob("*.eml"))
         ]
 
@@ -48,13 +48,17 @@ class Outbox:
     def text(message: EmailMessage) -> str:
         part = message.get_body(("plain",))
         assert part is not None
-        return part.get_content()
+        content = part.get_content()
+        assert isinstance(content, str)
+        return content
 
     @staticmethod
     def html(message: EmailMessage) -> str:
         part = message.get_body(("html",))
         assert part is not None
-        return part.get_content()
+        content = part.get_content()
+        assert isinstance(content, str)
+        return content
 
 
 @pytest.fixture
@@ -94,7 +98,9 @@ def status_of(engine: sa.Engine, address: str) -> str | None:
 
 
 @contextmanager
-def live_server(settings_for: object, engine: sa.Engine) -> Iterator[tuple[str, Settings]]:
+def live_server(
+    settings_for: Callable[[str], Settings], engine: sa.Engine
+) -> Iterator[tuple[str, Settings]]:
     """A real uvicorn on 127.0.0.1 and a free port; yields (base URL, the app's settings).
 
     ``settings_for(base_url)`` builds the Settings once the port is known, so the links in
@@ -104,7 +110,7 @@ def live_server(settings_for: object, engine: sa.Engine) -> Iterator[tuple[str, 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings: Settings = settings_for(base)  # type: ignore[operator]
+    settings = settings_for(base)
     config = uvicorn.Config(make_app(settings, engine), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

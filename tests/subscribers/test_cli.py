@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 from tests.conftest import run_cli
 from tests.subscribers.conftest import Outbox
@@ -20,10 +21,11 @@ MAILCHIMP = (
 )
 
 
-def _json_list(*args):
+def _json_list(*args: str) -> list[dict[str, Any]]:
     code, out, err = run_cli("subscribers", "list", "--format", "json", *args)
     assert code == 0, err
-    return json.loads(out)
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
 
 
 def test_add_list_count_show(web_settings, outbox: Outbox):

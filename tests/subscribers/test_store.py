@@ -52,7 +52,9 @@ def test_pending_address_gets_at_most_one_confirmation_per_hour(engine):
 def test_confirm_unsubscribe_resubscribe_keep_the_history(engine):
     now = utcnow()
     with session_scope(engine) as session:
-        key = subscribers.subscribe(session, "ann@example.org", "", FORM, now).key
+        ann = subscribers.subscribe(session, "ann@example.org", "", FORM, now)
+        assert ann is not None
+        key = ann.key
     with session_scope(engine) as session:
         subscribers.confirm(session, key, now, now + timedelta(minutes=1))
     with session_scope(engine) as session:
@@ -77,7 +79,9 @@ def test_confirm_unsubscribe_resubscribe_keep_the_history(engine):
 def test_a_confirm_link_from_before_an_unsubscribe_does_not_resubscribe(engine):
     now = utcnow()
     with session_scope(engine) as session:
-        key = subscribers.subscribe(session, "ann@example.org", "", FORM, now).key
+        ann = subscribers.subscribe(session, "ann@example.org", "", FORM, now)
+        assert ann is not None
+        key = ann.key
         subscribers.confirm(session, key, now, now)
         subscribers.unsubscribe(session, key, "one-click", now + timedelta(minutes=5))
     with session_scope(engine) as session, pytest.raises(TokenError):

@@ -7,6 +7,7 @@ import email.policy
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from newsletter.errors import ConfigError, TokenError
 from newsletter.subscribers.tokens import Tokens, unsubscribe_url
@@ -86,8 +87,10 @@ def test_outbox_writes_one_rfc5322_file_per_recipient(tmp_path: Path):
     assert ann["List-Unsubscribe"] == "<https://x.org/u/1>"
     assert ann["X-Custom-Args"] == '{"send": "7"}'
     assert ann.get_content_type() == "multipart/alternative"
-    assert ann.get_body(("plain",)).get_content().strip() == "Hi Ann, leave: https://x.org/u/1"
-    assert "https://x.org/u/1" in ann.get_body(("html",)).get_content()
+    plain, html = ann.get_body(("plain",)), ann.get_body(("html",))
+    assert plain is not None and html is not None
+    assert plain.get_content().strip() == "Hi Ann, leave: https://x.org/u/1"
+    assert "https://x.org/u/1" in html.get_content()
     bo = email.message_from_bytes(files[1].read_bytes(), policy=email.policy.default)
     assert bo["Subject"] == "Hello Bo" and bo["To"] == "bo@example.org"
 
@@ -112,9 +115,16 @@ def test_outbox_refuses_header_injection_and_writes_nothing(tmp_path: Path, extr
 
 
 def test_factory_builds_the_outbox_and_refuses_unknown_names(tmp_path: Path):
-    class Options:
+    class Options:  # every setting make_transport may read (TransportSettings)
         transport = "outbox"
         outbox_dir = tmp_path
+        sendgrid_api_key = SecretStr("")
+        sendgrid_host = "https://api.sendgrid.com"
+        sendgrid_timeout = 10.0
+        sendgrid_batch_size = 1000
+        sendgrid_sandbox = False
+        sendgrid_asm_group_id: int | None = None
+        sendgrid_categories: tuple[str, ...] = ()
 
     assert isinstance(make_transport(Options()), OutboxTransport)
     Options.transport = "carrier-pigeon"
@@ -138,4 +148,6 @@ def test_outbox_encodes_non_ascii_names_and_subjects(tmp_path: Path):
     assert parsed["Subject"] == "Bản tin quý 3 – ខែកញ្ញា"
     assert parsed["To"].addresses[0].display_name == "Nguyễn Văn A"
     assert parsed["From"].addresses[0].display_name == "MPAT – Mekong"
-    assert parsed.get_body(("plain",)).get_content().strip() == "Xin chào Nguyễn"
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    assert plain.get_content().strip() == "Xin chào Nguyễn"

@@ -15,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 
-def _subscriber_fk() -> sa.Column:  # type: ignore[type-arg]
+def _subscriber_fk() -> sa.Column[int]:
     return sa.Column(
         "subscriber_id",
         sa.Integer(),
