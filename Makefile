@@ -51,6 +51,7 @@ check: lint typecheck test
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/send.py 100000 --runs 3
 	$(BIN)/python bench/transport.py
 	$(BIN)/python bench/sync.py
