@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from newsletter.errors import ConfirmationNotSent, InvalidAddress, TokenError
-from newsletter.web.deps import get_web, wants_json
+from newsletter.web.deps import wants_json, web_state
 from newsletter.web.pages import form_page
 
 RETRY = {"Retry-After": "60"}
@@ -22,7 +22,7 @@ TEXTS = {
 
 def bad_link(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TokenError)
-    w = get_web(request)
+    w = web_state(request)
     advice = (
         "You can sign up again to get a new link."
         if exc.expired
@@ -42,19 +42,19 @@ def invalid_address(request: Request, exc: Exception) -> Response:
         detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
     typed: dict[str, str] = getattr(request.state, "form", {})
-    return form_page(get_web(request), 422, **typed, error=str(exc))
+    return form_page(web_state(request), 422, **typed, error=str(exc))
 
 
 def confirmation_not_sent(request: Request, exc: Exception) -> Response:
     text = "We could not send the confirmation email just now. Please try again later."
-    return get_web(request).answer(
+    return web_state(request).answer(
         request, "Something went wrong on our side", text, status=503, headers=RETRY
     )
 
 
 def database_down(request: Request, exc: Exception) -> Response:
     text = "The service is briefly unavailable. Please try again in a minute."
-    return get_web(request).answer(
+    return web_state(request).answer(
         request, "Please try again in a minute", text, status=503, headers=RETRY
     )
 
@@ -64,8 +64,8 @@ def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     text = TEXTS.get(status, str(exc.detail))
-    link = {"url": get_web(request).url("/subscribe"), "label": "Go to the signup page"}
-    return get_web(request).answer(
+    link = {"url": web_state(request).url("/subscribe"), "label": "Go to the signup page"}
+    return web_state(request).answer(
         request,
         TITLES.get(status, "Something went wrong"),
         text,
