@@ -9,6 +9,7 @@ in the table. Imports inside functions count like any other.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,3 +214,33 @@ def test_no_grab_bag_modules_and_modules_stay_small():
     for path in PACKAGE.rglob("*.py"):
         assert not any(w in path.stem for w in ("util", "helper", "common", "misc")), path
         assert len(path.read_text().splitlines()) <= 400, f"{path} is over 400 lines"
+
+
+def _docs_table(heading: str) -> list[tuple[str, str]]:
+    """The (first, second) cells of the Markdown table after ``heading`` in architecture.md."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    rows: list[tuple[str, str]] = []
+    for line in text[text.index(heading) :].splitlines()[1:]:
+        if rows and not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("|") and cells[0] not in ("library", "package") and "---" not in line:
+            rows.append((cells[0], cells[1]))
+    return rows
+
+
+def test_the_docs_list_the_same_library_homes():
+    documented: dict[str, set[str]] = {}
+    for libraries, homes in _docs_table("Each third-party library lives in one place"):
+        for library in re.findall(r"`([a-z0-9_]+)`", libraries):
+            documented[library] = {h.removesuffix("`") for h in re.findall(r"`([a-z_/.]+)`", homes)}
+    assert documented == LIBRARY_HOMES
+
+
+def test_the_docs_list_every_package_of_the_import_table():
+    documented = {
+        name
+        for packages, _ in _docs_table("| package | may import")
+        for name in re.findall(r"`([a-z_]+)`", packages)
+    }
+    assert documented == set(ALLOWED) - {"__init__", "__main__"}
