@@ -31,7 +31,7 @@ def bad_link(request: Request, exc: Exception) -> Response:
     )
     link = {"url": w.url("/subscribe"), "label": "Go to the signup page"}
     if wants_json(request):
-        return JSONResponse({"detail": f"{exc}"}, status_code=400)
+        return JSONResponse({"detail": str(exc)}, status_code=400)
     return w.message("This link does not work", f"Sorry: {exc}.", advice, status=400, link=link)
 
 

@@ -77,6 +77,7 @@ async def subscribe(request: Request, w: WebState) -> Response:
             request, "Please wait a moment", text, status=429, headers={"Retry-After": str(wait)}
         )
     data = await _signup_data(request)
+    # what was typed: web/errors.py shows the form again with it if the address is invalid
     request.state.form = {"email": _text(data, "email"), "name": _text(data, "name")}
     if _text(data, HONEYPOT):
         return w.answer(request, "Check your inbox", THANKS)
