@@ -101,7 +101,7 @@ def unsafe_url(value: str) -> bool:
 
 def _element_reason(element: etree._Element) -> str:
     tag = str(element.tag).lower()
-    if tag in UNSAFE_ELEMENTS or ":" in tag and tag.rsplit(":", 1)[1] in UNSAFE_ELEMENTS:
+    if tag in UNSAFE_ELEMENTS or tag.rsplit(":", 1)[-1] in UNSAFE_ELEMENTS:
         return f"<{tag}> element"
     if tag == "meta":
         equiv = " ".join((element.get("http-equiv") or "").split()).lower()
@@ -121,7 +121,9 @@ def _clean_attributes(element: etree._Element) -> list[str]:
             reason = f"{key} attribute of <{tag}>"
         elif key in URL_ATTRIBUTES and unsafe_url(value):
             reason = f"{key} {_short(value)} of <{tag}>"
-        elif key == "srcset" and any(unsafe_url(c.split()[0]) for c in value.split(",") if c.split()):
+        elif key == "srcset" and any(
+            unsafe_url(c.split()[0]) for c in value.split(",") if c.split()
+        ):
             reason = f"srcset {_short(value)} of <{tag}>"
         elif key == "style" and _UNSAFE_CSS.search(_css(value)):
             reason = f"style {_short(value)} of <{tag}>"
@@ -130,6 +132,11 @@ def _clean_attributes(element: etree._Element) -> list[str]:
         del element.attrib[name]
         removed.append(reason)
     return removed
+
+
+def _unsafe_srcset(value: str) -> bool:
+    urls = [candidate.split()[0] for candidate in value.split(",") if candidate.split()]
+    return any(unsafe_url(url) for url in urls)
 
 
 def _comment_is_unsafe(node: etree._Element) -> bool:
