@@ -211,11 +211,16 @@ def read_source(path: Path) -> str:
 
 
 def scheduled_send_at(path: Path, zone: ZoneInfo) -> datetime | None:
-    """``send_at`` of an issue file, in UTC, or None when it has none or cannot be read (a
-    broken draft blocks nothing; ``send`` names its problem)."""
+    """``send_at`` of an issue file, in UTC, or None when it has none that can be read.
+
+    A file that is not UTF-8 is read leniently here, so a scheduled issue saved in another
+    encoding still comes due, and ``send-due`` then reports its one-line error; a TOML error
+    or an out-of-range ``send_at`` leaves the file unscheduled (``check`` names the problem).
+    """
     try:
-        at = tomllib.loads(read_source(path)).get("send_at")
-    except (IssueFileError, tomllib.TOMLDecodeError):
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+        at = tomllib.loads(text).get("send_at")
+    except (OSError, tomllib.TOMLDecodeError):
         return None
     if not isinstance(at, datetime) or not MIN_YEAR <= at.year <= MAX_YEAR:
         return None

@@ -34,8 +34,11 @@ NAMES = ("email", "name", "unsubscribe_url", "view_url")
 CONFIRM_URL = "confirm_url"  # the confirmation email's own, filled as is: never an issue's
 PATTERN = re.compile(r"%%([a-z_]+)%%")
 HTML_TWIN = "_html"
-DATA_PERCENT = "\ue025"  # a private-use character standing for a "%" of data until the end
-_DATA_PERCENT_URI = re.compile("%EE%80%A5", re.IGNORECASE)  # how lxml writes it in an href
+# DOTTED OBELOS, standing for a "%" of data until the end: a printable character (MRML writes a
+# private-use one as "\u{e025}" in attributes) that text hardly ever holds; one that does is
+# shown as "%", which is harmless (see finish_html)
+DATA_PERCENT = "\u2e13"
+_DATA_PERCENT_URI = re.compile("%E2%B8%93", re.IGNORECASE)  # how lxml writes it in an href
 _PAIRED = re.compile(f"(?<=[%{DATA_PERCENT}]){DATA_PERCENT}|{DATA_PERCENT}(?=[%{DATA_PERCENT}])")
 TEXT_PERCENT = "\uff05"  # FULLWIDTH PERCENT SIGN: a "%" of data beside another, in the text
 
