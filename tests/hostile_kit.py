@@ -49,10 +49,16 @@ categories = ["hostile-summary"]
 """
 
 
-def write_hostile(project: Path) -> None:
-    """The hostile post (in full) and its twin (as a summary), and ``issues/hostile.toml``."""
-    (project / "content" / "hostile-post.md").write_text(POST, encoding="utf-8")
-    twin = POST.replace("categories: [hostile,", "categories: [hostile-summary,").replace(
+def write_hostile(project: Path, *, html_twins: bool = True) -> None:
+    """The hostile post (in full) and its twin (as a summary), and ``issues/hostile.toml``.
+
+    ``html_twins=False`` leaves out ``%%name_html%%`` and ``%%email_html%%`` (which the checks
+    always refused as unknown), so the issue passes the checks of a version without the fix
+    and the test shows the leak itself.
+    """
+    post = POST if html_twins else POST.replace("_html%%", "%%")
+    (project / "content" / "hostile-post.md").write_text(post, encoding="utf-8")
+    twin = post.replace("categories: [hostile,", "categories: [hostile-summary,").replace(
         "/hostile/", "/hostile-twin/"
     )
     (project / "content" / "hostile-twin.md").write_text(twin, encoding="utf-8")

@@ -210,6 +210,7 @@ def _scripts_ran(base: str, slug: str) -> tuple[str, object]:
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium")
 def test_hostile_issue_sent_and_archived_runs_no_script(hostile, project, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    write_hostile(project, html_twins=False)
     code, _, err = run_cli("subscribers", "add", "reader@example.net", "--confirmed")
     assert code == 0, err
     code, _, err = run_cli("send", SLUG, "--yes")
