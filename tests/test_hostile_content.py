@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -243,3 +244,21 @@ def test_a_send_stored_before_the_exit_check_is_made_safe_when_served(
     with live_server(lambda base: Settings(base_url=base), engine) as (base, _):
         title, pwned = _scripts_ran(base, "old-issue")
     assert title == "Old issue" and pwned is None
+
+
+def test_the_archive_serves_an_old_unsafe_send_made_safe(project, settings, engine, monkeypatch):
+    """Without a browser: the page itself holds nothing that could run."""
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    html = (
+        '<!doctype html><html><head><meta http-equiv="refresh" content="0;url=https://e.x/">'
+        '</head><body><p title="t" onclick="x()">p<img src="x" onerror="x()" alt="">'
+        '<a href="javascript:x()">j</a><a href="%%unsubscribe_url%%">u</a></p>'
+        "<iframe src='https://e.x/'></iframe></body></html>"
+    )
+    start_live(engine, Content("old-issue", "Old issue", html, "text", "hash"))
+    with live_server(lambda base: Settings(base_url=base), engine) as (base, _):
+        page = httpx.get(f"{base}/archive/old-issue")
+    assert page.status_code == 200
+    assert_inert(page.text)
+    assert "refresh" not in page.text and "<iframe" not in page.text
+    assert f'href="{base}/subscribe"' in page.text  # the placeholder still neutralised
