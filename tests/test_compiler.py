@@ -291,7 +291,7 @@ def test_each_stage_is_timed(synced, settings):
             select_sections(session, issue),
             org_context(settings),
         )
-    assert set(compiled.timings) == {"jinja", "mjml", "inline", "text"}
+    assert set(compiled.timings) == {"jinja", "mjml", "inline", "exit", "text"}
     assert check_compiled(compiled, postal_address=settings.postal_address) is not None
 
 

@@ -87,7 +87,7 @@ def test_pin_limit_order_exclude_and_explicit_dates(project, settings, synced):
         (
             BASE + 'quarter = "2016-Q3"\n[[sections]]\ntitle = "A"\nlimit = \n',
             7,
-            None,
+            "sections[0].limit",
             "TOML syntax",
         ),
         (

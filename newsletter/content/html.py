@@ -3,11 +3,17 @@
 MRML (mjml-python) rejects HTML that is not well-formed (an unclosed tag, a bare ``<``, a stray
 end tag), so every post body passes through here before it is stored, and so before it can reach
 a template.
+
+The re-serialisation also never quotes an attribute value with ``'``: lxml does so for a value
+holding ``"``, and MRML re-quotes such a value with ``"`` without escaping the ``"`` inside,
+turning ``title='x" onmouseover="...'`` into a live attribute. Every ``"`` in a value is
+written ``&quot;`` instead (``%22`` in a URL), which MRML keeps as it is.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urljoin
 
 import lxml.html
@@ -29,6 +35,9 @@ ALLOWED_ATTRIBUTES = {
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
+# Attributes libxml2 writes percent-encoded (so a stand-in character would be too).
+_URI_ESCAPED = {"href", "src", "action", "name"}
+_QUOTE = "\ufdd0"  # a noncharacter: stands for '"' in attribute values until serialised
 _EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|&#160;|\u00a0|<br>|<br/>)*</p>")
 
 # WordPress shortcodes. Only names WordPress or its common plugins use, names with "_" or "-",
@@ -86,18 +95,39 @@ def plain_text(html: str) -> str:
     return text_of(sanitize(html))
 
 
-def well_formed(html: str) -> str:
-    """Re-serialise an HTML fragment so every tag is closed and every ``<`` and ``&`` escaped."""
+def well_formed(html: str, text: Callable[[str], str] | None = None) -> str:
+    """Re-serialise an HTML fragment so every tag is closed and every ``<`` and ``&`` escaped,
+    and every attribute value is double-quoted with ``&quot;`` inside (see the module doc).
+
+    ``text``, when given, is applied to every text node and attribute value first.
+    """
     if not html.strip():
         return ""
+    change = text or (lambda value: value)
     parts = lxml.html.fragments_fromstring(html)
     out: list[str] = []
     for part in parts:
         if isinstance(part, str):
-            out.append(_escape(part))
-        else:
-            out.append(etree.tostring(part, method="html", encoding="unicode"))
+            out.append(_escape(change(part)))
+            continue
+        for element in part.iter():
+            if isinstance(element.tag, str):
+                _quote_safe(element, change)
+            if element.text and isinstance(element.tag, str):
+                element.text = change(element.text)
+            if element.tail:
+                element.tail = change(element.tail)
+        serialised = etree.tostring(part, method="html", encoding="unicode")
+        out.append(serialised.replace(_QUOTE, "&quot;"))
     return "".join(out).strip()
+
+
+def _quote_safe(element: etree._Element, change: Callable[[str], str]) -> None:
+    for name, value in element.attrib.items():
+        value = change(value.replace(_QUOTE, ""))
+        if '"' in value:
+            value = value.replace('"', "%22" if name.lower() in _URI_ESCAPED else _QUOTE)
+        element.set(name, value)
 
 
 def _escape(text: str) -> str:

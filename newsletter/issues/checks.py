@@ -41,6 +41,8 @@ def check_compiled(compiled: CompiledIssue, *, postal_address: str) -> list[Find
         *_compliance(compiled, postal_address),
         *_leftovers(compiled),
         *_envelope(compiled),
+        *_unsafe(compiled),
+        *_placeholder_origin(compiled),
     ]
     return sorted(findings, key=lambda f: f.level != "error")
 
@@ -147,4 +149,41 @@ def _envelope(compiled: CompiledIssue) -> list[Finding]:
         )
     if not compiled.preheader.strip():
         findings.append(Finding("warning", "preheader", "preheader is empty"))
+    return findings
+
+
+def _unsafe(compiled: CompiledIssue) -> list[Finding]:
+    """What the exit check removed: the files are safe, but something tried to get in."""
+    return [
+        Finding("error", "unsafe-html", f"removed from the HTML as unsafe: {item}")
+        for item in compiled.removed
+    ]
+
+
+def _placeholder_origin(compiled: CompiledIssue) -> list[Finding]:
+    """Placeholders only where the template's ``recipient.*`` values put them."""
+    findings = []
+    expected = compiled.template_placeholders
+    for part, body in (("HTML", compiled.html), ("text", compiled.text)):
+        for name, count in sorted(placeholders.counts(body).items()):
+            allowed = expected.get(name, 0)
+            if count > allowed:
+                findings.append(
+                    Finding(
+                        "error",
+                        "placeholder-origin",
+                        f"the {part} holds {placeholders.token(name)} {count} times; the "
+                        f"template puts it {allowed} times: the rest came from the content",
+                    )
+                )
+    found = placeholders.used(compiled.subject)
+    if found:
+        names = ", ".join(placeholders.token(n) for n in found)
+        findings.append(
+            Finding(
+                "error",
+                "placeholder-origin",
+                f"the subject holds {names}: only the template places placeholders",
+            )
+        )
     return findings

@@ -5,7 +5,10 @@ One public function per output (``render_mjml``, ``mjml_to_html``, ``inline_css`
 
 Per-recipient values are never rendered here: the email carries placeholders (``%%name%%``, see
 ``placeholders``) that the send step fills per recipient, so an issue is compiled once whatever
-the audience size.
+the audience size. Only the template's ``recipient.*`` values become placeholders: every other
+value is data (``placeholders.as_data``), and post HTML is sanitized again and written so MJML
+cannot re-quote its attributes. The last pass, ``exit_check.make_safe``, removes anything that
+could run from the final HTML and reports it.
 """
 
 from __future__ import annotations
@@ -13,23 +16,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
-from newsletter.content.html import sanitize
+from newsletter.content.html import sanitize, well_formed
 from newsletter.content.markdown import render_markdown
 from newsletter.errors import CompileError
 from newsletter.issues import placeholders
+from newsletter.issues.exit_check import make_safe
 from newsletter.issues.file import Issue
 from newsletter.issues.plaintext import html_to_text
 from newsletter.issues.selection import Section
@@ -38,6 +43,7 @@ from newsletter.models import Post
 _ATTR_WHITESPACE = re.compile(r'="([^"]*[\t\r\n][^"]*)"')
 _MJML_POSITION = re.compile(r"position (\d+)")
 _DOCTYPE = "<!doctype html>"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class CompiledIssue:
     empty_sections: tuple[str, ...] = ()
     post_count: int = 0
     timings: Mapping[str, float] = field(default_factory=dict)
+    # how many times the template's recipient.* values put each placeholder in the issue
+    template_placeholders: Mapping[str, int] = field(default_factory=dict)
+    # what the exit check removed from the HTML (each one is a pre-send error)
+    removed: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -158,10 +168,16 @@ def inline_css(html: str) -> str:
     return body
 
 
-def issue_context(issue: Issue, sections: list[Section], org: Mapping[str, str]) -> dict[str, Any]:
-    """Everything a template may use: ``issue``, ``org``, ``recipient`` (placeholders)."""
+def issue_context(
+    issue: Issue,
+    sections: list[Section],
+    org: Mapping[str, str],
+    recipient: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything a template may use: ``issue``, ``org`` (data, see ``as_data``) and
+    ``recipient``: the placeholders, or the strings given for them."""
     spec = issue.spec
-    return {
+    data = {
         "issue": {
             "slug": issue.slug,
             "title": spec.title,
@@ -181,10 +197,11 @@ def issue_context(issue: Issue, sections: list[Section], org: Mapping[str, str])
             ],
         },
         "org": dict(org),
-        "recipient": {
-            name: Markup(placeholders.token(name))  # noqa: S704 (a constant placeholder)
-            for name in placeholders.NAMES
-        },
+    }
+    values = recipient or {name: placeholders.token(name) for name in placeholders.NAMES}
+    return {
+        **as_data(data),
+        "recipient": {name: Markup(values[name]) for name in placeholders.NAMES},  # noqa: S704
     }
 
 
@@ -198,12 +215,28 @@ def post_context(post: Post, issue: Issue) -> dict[str, Any]:
         "date": date_filter(published),
         "author": post.author,
         "summary": post.summary,
-        "html": Markup(post.html),  # noqa: S704 (sanitized and re-serialised when stored)
+        # sanitized when stored, and again here: a row from an older version, or written by
+        # hand, is held to today's rules
+        "html": Markup(sanitize(post.html)),  # noqa: S704
         "image_url": post.image_url,
         "image_alt": post.image_alt,
         "categories": list(post.categories),
         "tags": list(post.tags),
     }
+
+
+def as_data(value: Any) -> Any:
+    """Every string in ``value`` as data: no ``%`` left to make a placeholder of; HTML
+    (``Markup``) re-serialised node by node so entities such as ``&#37;`` count too."""
+    if isinstance(value, Markup):
+        return Markup(well_formed(str(value), text=placeholders.as_data))  # noqa: S704
+    if isinstance(value, str):
+        return placeholders.as_data(value)
+    if isinstance(value, dict):
+        return {key: as_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_data(item) for item in value]
+    return value
 
 
 def compile_issue(
@@ -212,28 +245,38 @@ def compile_issue(
     """The whole pipeline for one issue, with each stage's wall time in ``timings`` (seconds)."""
     timings: dict[str, float] = {}
 
-    def timed(stage: str, fn: Callable[..., str], *args: Any) -> str:
+    def timed(stage: str, fn: Callable[..., T], *args: Any) -> T:
         start = time.perf_counter()
         out = fn(*args)
         timings[stage] = time.perf_counter() - start
         return out
 
-    context = issue_context(issue, sections, org)
-    mjml = timed("jinja", render_mjml, env, issue.spec.template, context)
+    # the template's placeholders, by a mark no data can hold, so they can be counted
+    marks = {name: f"{secrets.token_hex(8)}{name}" for name in placeholders.NAMES}
+    context = issue_context(issue, sections, org, recipient=marks)
+    marked = timed("jinja", render_mjml, env, issue.spec.template, context)
+    counts = {name: marked.count(mark) for name, mark in marks.items() if mark in marked}
+    mjml = marked
+    for name, mark in marks.items():
+        mjml = mjml.replace(mark, placeholders.token(name))
     html = timed("mjml", mjml_to_html, mjml)
     inlined = timed("inline", inline_css, html)
-    text = timed("text", html_to_text, html)
+    checked = timed("exit", make_safe, inlined)
+    text = placeholders.finish_text(timed("text", html_to_text, html))
+    final = placeholders.finish_html(checked.html)
     return CompiledIssue(
         slug=issue.slug,
         subject=issue.spec.subject,
         preheader=issue.spec.preheader,
-        mjml=mjml,
-        html=inlined,
+        mjml=placeholders.finish_html(mjml),
+        html=final,
         text=text,
-        placeholders=placeholders.used(inlined, text),
+        placeholders=placeholders.used(final, text),
         empty_sections=tuple(s.spec.title for s in sections if not s.posts),
         post_count=sum(len(s.posts) for s in sections),
         timings=timings,
+        template_placeholders=counts,
+        removed=checked.removed,
     )
 
 
@@ -242,4 +285,4 @@ def compile_template(
 ) -> tuple[str, str]:
     """Any other email (the signup confirmation) through the same pipeline: (html, text)."""
     html = mjml_to_html(render_mjml(env, template, context), name=f"{template}.mjml")
-    return inline_css(html), html_to_text(html)
+    return make_safe(inline_css(html)).html, html_to_text(html)

@@ -1,4 +1,9 @@
-"""Issue files (``issues/<slug>.toml``): load and validate; the period an issue covers."""
+"""Issue files (``issues/<slug>.toml``): load and validate; the period an issue covers.
+
+The file name is the issue's slug, which becomes its archive address and view-in-browser link,
+so a name that is not a slug (capitals, spaces) is refused. Every problem, a file that is not
+UTF-8 or a date out of range included, is one IssueFileError naming the file, line and field.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,16 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newsletter.errors import IssueFileError
-from newsletter.issues.line_map import locate
+from newsletter.issues.line_map import key_at, locate
 
+SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")  # also what /archive/{slug} accepts
+MIN_YEAR, MAX_YEAR = 1900, 9998  # dates outside are typos, and would overflow in time zones
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+_DATE_VALUE = re.compile(r"=\s*(\d+-\d+-\d+(?:[T ][0-9:.]+(?:Z|[+-][0-9:]+)?)?)")
 
 
 class SectionSpec(BaseModel):
@@ -63,6 +71,15 @@ class IssueSpec(BaseModel):
     def _is_quarter(cls, value: str | None) -> str | None:
         if value is not None and not _QUARTER.match(value):
             raise ValueError(f"{value!r} is not a quarter: write YYYY-Qn with n from 1 to 4")
+        if value is not None:
+            _in_range(int(value[:4]))
+        return value
+
+    @field_validator("from_", "until", "send_at")
+    @classmethod
+    def _in_years(cls, value: date | None) -> date | None:
+        if value is not None:
+            _in_range(value.year)
         return value
 
     @field_validator("timezone")
@@ -75,16 +92,24 @@ class IssueSpec(BaseModel):
                 raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @model_validator(mode="after")
-    def _one_period(self) -> IssueSpec:
-        explicit = self.from_ is not None or self.until is not None
-        if self.quarter and explicit:
-            raise ValueError("give either quarter or from/until, not both")
-        if not self.quarter and not (self.from_ and self.until):
-            raise ValueError('give quarter = "YYYY-Qn", or both from and until dates')
-        if self.from_ and self.until and self.until < self.from_:
-            raise ValueError("until is before from")
-        return self
+
+def _in_range(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"year {year} is out of range ({MIN_YEAR} to {MAX_YEAR})")
+
+
+def _period_problem(spec: IssueSpec) -> tuple[str, str] | None:
+    """(message, field) when the period is not given exactly once, or ends before it starts."""
+    explicit = spec.from_ is not None or spec.until is not None
+    if spec.quarter and explicit:
+        return "give either quarter or from/until, not both", "from" if spec.from_ else "until"
+    if not spec.quarter and not (spec.from_ and spec.until):
+        return 'give quarter = "YYYY-Qn", or both from and until dates', (
+            "until" if spec.from_ else "from" if spec.until else "quarter"
+        )
+    if spec.from_ and spec.until and spec.until < spec.from_:
+        return f"until ({spec.until}) is before from ({spec.from_})", "until"
+    return None
 
 
 @dataclass(frozen=True)
@@ -137,18 +162,25 @@ def load_issue(
     issue: str | Path, *, issues_dir: Path, templates_dir: Path, default_zone: str
 ) -> Issue:
     path = resolve_path(issue, issues_dir)
-    source = path.read_text(encoding="utf-8")
+    if not SLUG.fullmatch(path.stem):
+        raise IssueFileError(
+            path,
+            f"file name {path.stem!r} is not a slug: it becomes the issue's web address, so use "
+            "lower-case letters, digits, '-', '_' and '.' only (e.g. 2016-q4.toml)",
+        )
+    source = read_source(path)
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
-        found = _TOML_POSITION.search(str(exc))
-        message = _TOML_POSITION.sub("", str(exc)).strip()
-        line = int(found.group(1)) if found else None
-        raise IssueFileError(path, f"TOML syntax error: {message}", line=line) from exc
+        raise _syntax_error(path, source, exc) from exc
     try:
         spec = IssueSpec.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(path, source, exc) from exc
+    problem = _period_problem(spec)
+    if problem:
+        message, key = problem
+        raise IssueFileError(path, message, line=locate(source, (key,)), field=key)
     zone = ZoneInfo(spec.timezone or default_zone)
     since, until = _period(spec, zone)
     loaded = Issue(path.stem, path, source, spec, zone, since, until)
@@ -156,6 +188,60 @@ def load_issue(
     if not template.is_file():
         raise loaded.error(f"template {template} does not exist", "template")
     return loaded
+
+
+def read_source(path: Path) -> str:
+    """The file's text; IssueFileError (file, line, field) when it cannot be read or is not
+    UTF-8. A byte-order mark is allowed."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise IssueFileError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        line = raw[: exc.start].count(b"\n") + 1
+        raise IssueFileError(
+            path,
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x}): save the file as UTF-8",
+            line=line,
+            field=key_at(text, line),
+        ) from exc
+
+
+def scheduled_send_at(path: Path, zone: ZoneInfo) -> datetime | None:
+    """``send_at`` of an issue file, in UTC, or None when it has none that can be read.
+
+    A file that is not UTF-8 is read leniently here, so a scheduled issue saved in another
+    encoding still comes due, and ``send-due`` then reports its one-line error; a TOML error
+    or an out-of-range ``send_at`` leaves the file unscheduled (``check`` names the problem).
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+        at = tomllib.loads(text).get("send_at")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    if not isinstance(at, datetime) or not MIN_YEAR <= at.year <= MAX_YEAR:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def _syntax_error(path: Path, source: str, exc: tomllib.TOMLDecodeError) -> IssueFileError:
+    found = _TOML_POSITION.search(str(exc))
+    message = f"TOML syntax error: {_TOML_POSITION.sub('', str(exc)).strip()}"
+    line = int(found.group(1)) if found else None
+    if line is not None:
+        lines = source.splitlines()
+        value = _DATE_VALUE.search(lines[line - 1]) if line <= len(lines) else None
+        if value:
+            message = (
+                f"{value.group(1)!r} is not a valid date or time "
+                f"(year {MIN_YEAR} to {MAX_YEAR}, month 1 to 12, a day that month has)"
+            )
+    return IssueFileError(
+        path, message, line=line, field=key_at(source, line) if line is not None else None
+    )
 
 
 def _validation_error(path: Path, source: str, exc: ValidationError) -> IssueFileError:

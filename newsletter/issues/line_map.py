@@ -53,3 +53,33 @@ def _key_line(lines: list[str], start: int, end: int, key_path: Sequence[str]) -
         if pattern.match(lines[number]):
             return number + 1
     return None
+
+
+_KEY = re.compile(r"^\s*[\"']?([A-Za-z0-9_\-]+)[\"']?\s*=")
+
+
+def key_at(source: str, line: int) -> str | None:
+    """The dotted field (``sections[1].title``) whose value is on, or runs onto, ``line``."""
+    lines = source.splitlines()
+    if not 1 <= line <= len(lines) + 1:
+        return None
+    tables: dict[str, int] = {}
+    table: str | None = None
+    key: str | None = None
+    for text in lines[:line]:
+        header = _HEADER.match(text)
+        if header:
+            name = header.group(1)
+            if text.lstrip().startswith("[["):
+                tables[name] = tables.get(name, -1) + 1
+                table = f"{name}[{tables[name]}]"
+            else:
+                table = name
+            key = None
+            continue
+        found = _KEY.match(text)
+        if found:
+            key = found.group(1)
+    if key is None:
+        return table
+    return f"{table}.{key}" if table else key

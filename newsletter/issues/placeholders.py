@@ -10,6 +10,16 @@ one set of literal substitutions (what SendGrid and the outbox apply, to subject
 alike) then carries the raw value for the text part and the HTML-escaped value for the HTML part.
 The public archive shows that stored HTML with the placeholders neutralised.
 
+Placeholders come only from the template: every other value a template shows (a post's body,
+title, URLs, alt text, author, categories; the issue file's text; the settings) is *data*, and
+data never becomes a placeholder, wherever it came from. The compiler passes data through
+``as_data``, which writes each ``%`` as a stand-in character (``DATA_PERCENT``) that MJML,
+premailer and the text part carry through untouched; ``finish_html`` and ``finish_text`` turn
+the stand-ins back at the very end: a lone one into ``%``, one next to another ``%`` (so part of
+a ``%%``) into ``&#37;`` in HTML (it renders as ``%``) and ``％`` (U+FF05) in text. So the
+compiled issue holds ``%%`` only where the template put a placeholder, and the pre-send checks
+compare what the output holds with what the template put (``template_counts``).
+
 The signup confirmation email has one placeholder of its own, ``%%confirm_url%%``, which is not
 a recipient value an issue may use (the pre-send checks reject it in an issue).
 """
@@ -24,6 +34,13 @@ NAMES = ("email", "name", "unsubscribe_url", "view_url")
 CONFIRM_URL = "confirm_url"  # the confirmation email's own, filled as is: never an issue's
 PATTERN = re.compile(r"%%([a-z_]+)%%")
 HTML_TWIN = "_html"
+# DOTTED OBELOS, standing for a "%" of data until the end: a printable character (MRML writes a
+# private-use one as "\u{e025}" in attributes) that text hardly ever holds; one that does is
+# shown as "%", which is harmless (see finish_html)
+DATA_PERCENT = "\u2e13"
+_DATA_PERCENT_URI = re.compile("%E2%B8%93", re.IGNORECASE)  # how lxml writes it in an href
+_PAIRED = re.compile(f"(?<=[%{DATA_PERCENT}]){DATA_PERCENT}|{DATA_PERCENT}(?=[%{DATA_PERCENT}])")
+TEXT_PERCENT = "\uff05"  # FULLWIDTH PERCENT SIGN: a "%" of data beside another, in the text
 
 
 def token(name: str) -> str:
@@ -81,3 +98,29 @@ def neutralise(html: str, values: Mapping[str, str]) -> str:
         return html_lib.escape(values.get(name, ""), quote=True)
 
     return PATTERN.sub(value, html)
+
+
+def as_data(value: str) -> str:
+    """A data value as a template may show it: it can never make a ``%%name%%``."""
+    return value.replace("%", DATA_PERCENT)
+
+
+def finish_html(html: str) -> str:
+    """Compiled HTML with the data stand-ins written back (see the module doc)."""
+    html = _DATA_PERCENT_URI.sub(DATA_PERCENT, html)
+    return _PAIRED.sub("&#37;", html).replace(DATA_PERCENT, "%")
+
+
+def finish_text(text: str) -> str:
+    """The plain-text part with the data stand-ins written back (see the module doc)."""
+    text = _DATA_PERCENT_URI.sub(DATA_PERCENT, text)
+    return _PAIRED.sub(TEXT_PERCENT, text).replace(DATA_PERCENT, "%")
+
+
+def counts(body: str) -> dict[str, int]:
+    """How many times each known placeholder appears in ``body``."""
+    found: dict[str, int] = {}
+    for name in PATTERN.findall(body):
+        if name in NAMES:
+            found[name] = found.get(name, 0) + 1
+    return found

@@ -8,7 +8,6 @@ Two runs at once are safe: the send ledger lets each recipient be claimed by one
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -18,7 +17,7 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
-from newsletter.issues.file import load_issue
+from newsletter.issues.file import load_issue, scheduled_send_at
 from newsletter.models import Schedule, SendStatus, utcnow
 from newsletter.sending.ledger import live_send
 from newsletter.sending.sender import SendOptions, send_issue
@@ -62,12 +61,9 @@ def due_times(settings: Settings, engine: sa.Engine) -> dict[str, datetime]:
     times: dict[str, datetime] = {}
     if settings.issues_dir.is_dir():
         for path in sorted(settings.issues_dir.glob("*.toml")):
-            try:
-                at = tomllib.loads(path.read_text(encoding="utf-8")).get("send_at")
-            except tomllib.TOMLDecodeError:
-                at = None  # reported by send_due when it is due; a broken draft blocks nothing
-            if isinstance(at, datetime):
-                times[path.stem] = at if at.tzinfo else at.replace(tzinfo=settings.zone)
+            at = scheduled_send_at(path, settings.zone)  # a broken draft blocks nothing
+            if at is not None:
+                times[path.stem] = at
     with Session(engine) as session:
         for row in session.exec(select(Schedule)):
             times[row.issue_slug] = row.send_at

@@ -3,7 +3,9 @@
 "Sent" means the issue has a live send in the send ledger (finished, or still going); the page
 is the exact HTML that went out, stored with the send, with the per-recipient placeholders
 neutralised: unsubscribe goes to the signup page, view-in-browser to this page, name and
-address become empty. Test proofs never appear here.
+address become empty. Test proofs never appear here. The page passes the exit check
+(``issues/exit_check.py``) on every request, so a send stored by an older version, before that
+check existed, cannot run a script on this origin either.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, col, select
 
+from newsletter.issues.exit_check import make_safe
 from newsletter.issues.placeholders import neutralise
 from newsletter.models import Send, SendKind
 from newsletter.web.deps import Web, WebState
@@ -56,4 +59,4 @@ def archive_issue(w: WebState, slug: str) -> HTMLResponse:
     if send is None:
         return _not_found(w)
     values = {"unsubscribe_url": w.url("/subscribe"), "view_url": w.url(f"/archive/{slug}")}
-    return HTMLResponse(neutralise(send.html, values))
+    return HTMLResponse(make_safe(neutralise(send.html, values)).html)
