@@ -112,7 +112,14 @@ def _read(
     fresh = request.full or request.prune
     timeout = source.timeout or settings.http_timeout
     with make_client(timeout) as client:
-        fetcher = Fetcher(source.name, client, settings.http_retries, settings.http_backoff)
+        fetcher = Fetcher(
+            source.name,
+            client,
+            settings.http_retries,
+            settings.http_backoff,
+            max_bytes=settings.source_max_bytes,
+            time_limit=settings.source_time_limit,
+        )
         if isinstance(source, WordPressSourceConfig):
             return wordpress.read_site(
                 fetcher,
