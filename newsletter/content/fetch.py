@@ -179,8 +179,7 @@ class Fetcher:
         where = f"GET {_shown(response.request.url)}"
         too_big = SourceError(
             self.source,
-            f"{where}: the answer is larger than {self.max_bytes:,} bytes "
-            "(source_max_bytes)",
+            f"{where}: the answer is larger than {self.max_bytes:,} bytes (source_max_bytes)",
         )
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         declared = response.headers.get("content-length", "")
