@@ -36,7 +36,7 @@ class Malformed(ValueError):
 class Rendered(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    rendered: str = ""
+    rendered: str
     protected: bool = False
 
 
@@ -52,7 +52,7 @@ class WPPost(BaseModel):
     date_gmt: str | None
     modified_gmt: str | None = None
     title: Rendered
-    excerpt: Rendered = Rendered()
+    excerpt: Rendered = Rendered(rendered="")
     content: Rendered
     embedded: dict[str, Any] = Field(default_factory=dict, alias="_embedded")
 
