@@ -29,6 +29,10 @@ ALLOWED_ATTRIBUTES = {
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
+# Characters XML (and so lxml) refuses: C0 controls but tab and line ends, lone surrogates,
+# U+FFFE/U+FFFF. A post holding one (a vertical tab pasted from a word processor) would
+# otherwise fail its whole source.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|&#160;|\u00a0|<br>|<br/>)*</p>")
 
 # WordPress shortcodes. Only names WordPress or its common plugins use, names with "_" or "-",
@@ -68,7 +72,7 @@ def sanitize(html: str, base_url: str = "") -> str:
         return value
 
     cleaned = nh3.clean(
-        html,
+        _NOT_XML.sub("", html),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
