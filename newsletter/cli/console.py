@@ -55,7 +55,8 @@ class Format(StrEnum):
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the tool's own errors into one line on stderr and exit code 1, no traceback.
+    """Turn the tool's own errors, and failures of the database itself (read-only, locked,
+    unreachable; ``db.database_error``), into one line on stderr and exit code 1, no traceback.
 
     The engines the command opened are disposed (their connections closed) when it ends.
     """
@@ -67,6 +68,11 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except NewsletterError as exc:
             err.print(f"[bold red]error:[/] {shown(exc)}")
+            raise typer.Exit(1) from None
+        except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+            # the database itself failed (read-only, locked, disk full, gone): one line too
+            url = _engines[-1].url if len(_engines) > opened else None
+            err.print(f"[bold red]error:[/] {shown(db.database_error(exc, url))}")
             raise typer.Exit(1) from None
         finally:
             while len(_engines) > opened:
