@@ -64,6 +64,7 @@ def wordpress_cases(
 
 
 def _one_field_faults(post: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    value: Any
     for value in (None, "12", 1.5, True, [1], {"id": 1}, "abc"):
         yield ("id",), value
     for value in (5, None, ["https://x.example/"], {"href": "x"}):
