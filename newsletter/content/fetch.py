@@ -114,7 +114,7 @@ class Fetcher:
     def _too_slow(self, url: str | httpx.URL) -> SourceError:
         return SourceError(
             self.source,
-            f"GET {_shown(httpx.URL(str(url)))}: no complete answer within the time limit "
+            f"GET {str(url).split('?', 1)[0]}: no complete answer within the time limit "
             f"({self.time_limit:g} s, source_time_limit)",
         )
 
