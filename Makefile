@@ -55,6 +55,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/send.py 100000 --runs 3
 	$(BIN)/python bench/transport.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/bomb.py
 	$(BIN)/python bench/signup.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/webhook.py --runs 5

@@ -176,6 +176,17 @@ class Settings(BaseSettings):
     http_backoff: float = Field(
         1.0, ge=0, description="Seconds before the first retry; doubled for each next one."
     )
+    # limits on what a remote source may send (content/fetch.py)
+    source_max_bytes: int = Field(
+        20_000_000,
+        ge=1000,
+        description="Largest answer (after decompression) a website or feed may send, in bytes.",
+    )
+    source_time_limit: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds one source's whole sync may take to download, retries included.",
+    )
 
     outbox_dir: Path = Field(Path("outbox"), description="Where the outbox transport writes.")
     allowed_origins: list[str] = Field(

@@ -1,9 +1,14 @@
-"""Engines, sessions and migrations (Alembic, shipped in newsletter/migrations/)."""
+"""Engines, sessions and migrations (Alembic, shipped in newsletter/migrations/).
+
+This module owns database URLs: ``masked`` is the one way one is shown (password hidden), and
+``database_error`` the one way a failure of the database becomes a one-line DatabaseError.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,55 @@ from sqlmodel import Session
 from newsletter.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_PASSWORD_IN_AUTHORITY = re.compile(r"(://[^/@]*?:)[^/]*@")
+_PASSWORD_IN_QUERY = re.compile(
+    r"((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)=)[^&;\s]*", re.I
+)
+READ_ONLY_SQLSTATE = "25006"  # PostgreSQL: read_only_sql_transaction
+
+
+def masked(url: str | sa.URL) -> str:
+    """A database URL fit for an error or a log: every password replaced by ``***``.
+
+    A string that does not parse as a URL is not shown at all: where its password is cannot
+    be known.
+    """
+    try:
+        text = sa.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        text = str(url)
+        if not _PASSWORD_IN_AUTHORITY.search(text):
+            return "(not shown: it is not a URL)"
+        text = _PASSWORD_IN_AUTHORITY.sub(r"\1***@", text)
+    return _PASSWORD_IN_QUERY.sub(r"\1***", text)
+
+
+def _scrub(text: str, url: str | sa.URL) -> str:
+    """``text`` (an error message) with the URL and its passwords masked wherever they occur."""
+    raw = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    text = text.replace(raw, masked(raw))
+    secrets = [m.group(0).split("=", 1)[1] for m in _PASSWORD_IN_QUERY.finditer(raw)]
+    secrets += [m.group(0)[len(m.group(1)) : -1] for m in _PASSWORD_IN_AUTHORITY.finditer(raw)]
+    with suppress(sa.exc.ArgumentError, ValueError, TypeError):
+        secrets.append(str(sa.make_url(raw).password or ""))
+    for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def database_error(
+    exc: sa.exc.DBAPIError, url: str | sa.URL | None = None, *, doing: str = ""
+) -> DatabaseError:
+    """One line for a failure of the database itself (read-only, locked, full, unreachable):
+    ``the database <url> is read-only: <reason>``, or ``<doing> <url>: <reason>``."""
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    shown = masked(url) if url is not None else ""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate == READ_ONLY_SQLSTATE or "readonly database" in reason:
+        message = f"the database {shown} is read-only: {reason}".replace("  ", " ")
+    else:
+        message = f"{doing or 'database error in'} {shown}: {reason}".replace(" :", ":")
+    return DatabaseError(_scrub(message, url) if url is not None else message)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,8 +100,11 @@ def make_engine(url: str) -> sa.Engine:
     """An engine for ``url`` (SQLite file or PostgreSQL), without touching the schema."""
     try:
         engine = sa.create_engine(url, pool_pre_ping=True)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise DatabaseError(f"bad database_url {url!r}: {exc}") from exc
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+        reason = _scrub(" ".join(str(exc).split()), url)
+        shown = masked(url)
+        shown = shown if shown.startswith("(") else repr(shown)
+        raise DatabaseError(f"bad database_url {shown}: {reason}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
@@ -78,16 +135,16 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     try:
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), revision)
-    except sa.exc.OperationalError as exc:
-        raise DatabaseError(f"cannot migrate {engine.url!r}: {exc.orig}") from exc
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+        raise database_error(exc, engine.url, doing="cannot migrate") from exc
 
 
 def ensure_schema(engine: sa.Engine) -> None:
     """Upgrade a new or older database on first use; a no-op when it is current."""
     try:
         current = current_revision(engine)
-    except sa.exc.OperationalError as exc:
-        raise DatabaseError(f"cannot open database {engine.url!r}: {exc.orig}") from exc
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+        raise database_error(exc, engine.url, doing="cannot open database") from exc
     if current != head_revision():
         upgrade(engine)
 

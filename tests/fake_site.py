@@ -6,7 +6,8 @@ It answers like WordPress 6: ``/wp-json/wp/v2/posts`` with ``page``/``per_page``
 ``/wp-json/wp/v2/categories`` and ``/tags`` with ``slug=``; and ``/feed/`` (RSS 2.0 as WordPress
 writes it) and ``/atom.xml``, both with an ETag honoured by ``If-None-Match``.
 Faults are switched on per test: ``statuses`` (answers to give first), ``delay``, ``html``,
-``fail_page`` (that page of posts always answers 500).
+``fail_page`` (that page of posts always answers 500), and ``routes``: a path answered with a
+``Raw`` answer of any bytes and headers, optionally dripped a few bytes at a time.
 """
 
 from __future__ import annotations
@@ -91,6 +92,18 @@ def _term(term: tuple[int, str, str], taxonomy: str) -> dict[str, Any]:
 
 
 @dataclass
+class Raw:
+    """Any answer: status, headers and body as given; ``drip`` seconds between ``step`` bytes."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/json; charset=UTF-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    drip: float = 0.0
+    step: int = 1
+
+
+@dataclass
 class FakeSite:
     posts: list[FakePost] = field(default_factory=list)
     feeds: dict[str, str] = field(default_factory=dict)
@@ -98,6 +111,7 @@ class FakeSite:
     delay: float = 0.0
     html: bool = False
     fail_page: int = 0
+    routes: dict[str, Raw] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
@@ -110,6 +124,9 @@ class FakeSite:
             status = self.statuses.pop(0)
             extra = {"Retry-After": "0"} if status == 429 else {}
             return status, "application/json", extra, b'{"code":"error","message":"Oops"}'
+        if path in self.routes:
+            raw = self.routes[path]
+            return raw.status, raw.content_type, raw.headers, raw
         if self.html:
             page = b"<!DOCTYPE html><html><body><h1>Maintenance</h1></body></html>"
             return 200, "text/html; charset=UTF-8", {}, page
@@ -175,14 +192,26 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, kind, extra, body = self.site.answer(parts.path, query, headers)
+        raw = body if isinstance(body, Raw) else Raw(body)
         self.send_response(status)
         if kind:
             self.send_header("Content-Type", kind)
         for name, value in extra.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+            if value:  # an empty value leaves the header out
+                self.send_header(name, value)
+        if "Content-Length" not in extra:
+            self.send_header("Content-Length", str(len(raw.body)))
+        elif not extra["Content-Length"]:  # the body ends when the connection closes
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
-        self.wfile.write(body)
+        if not raw.drip:
+            self.wfile.write(raw.body)
+            return
+        for start in range(0, len(raw.body), raw.step):
+            self.wfile.write(raw.body[start : start + raw.step])
+            self.wfile.flush()
+            time.sleep(raw.drip)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

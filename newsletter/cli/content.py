@@ -7,11 +7,10 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
-from newsletter.cli.console import Format, err, open_engine, out, reports_errors
+from newsletter.cli.console import Format, err, open_engine, out, reports_errors, shown
 from newsletter.config import Settings, get_settings
 from newsletter.content.sources import Outcome, SyncRequest, sync_sources
 from newsletter.content.store import query_posts
@@ -45,7 +44,7 @@ def content_sync(
     if failed and len(outcomes) > 1:
         err.print(
             f"{len(outcomes) - len(failed)} of {len(outcomes)} sources synced; "
-            f"failed, stored posts unchanged: {', '.join(failed)}",
+            f"failed, stored posts unchanged: {shown(', '.join(failed))}",
             soft_wrap=True,
         )
     if failed:
@@ -54,16 +53,16 @@ def content_sync(
 
 def _report_sync(outcome: Outcome, prune: bool) -> None:
     if outcome.result is None:
-        err.print(f"[bold red]error:[/] {escape(outcome.error)}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {shown(outcome.error)}", soft_wrap=True)
         return
     result = outcome.result
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {escape(outcome.name)}: {escape(warning)}", soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {shown(outcome.name)}: {shown(warning)}", soft_wrap=True)
     if result.not_modified:
-        out.print(f"{escape(result.source)}: not modified since the last sync")
+        out.print(f"{shown(result.source)}: not modified since the last sync")
         return
     out.print(
-        f"{escape(result.source)}: {len(result.created)} new, {len(result.updated)} updated, "
+        f"{shown(result.source)}: {len(result.created)} new, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged" + (f", {len(result.pruned)} pruned" if prune else "")
     )
 
@@ -113,5 +112,7 @@ def content_list(
     table = Table("published", "slug", "categories", "title", title=f"{len(posts)} posts")
     for p in posts:
         local = p.published_at.astimezone(settings.zone)
-        table.add_row(f"{local:%Y-%m-%d}", p.slug, ", ".join(p.categories), p.title)
+        table.add_row(
+            f"{local:%Y-%m-%d}", shown(p.slug), shown(", ".join(p.categories)), shown(p.title)
+        )
     out.print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from newsletter import db
-from newsletter.cli.console import out, reports_errors
+from newsletter.cli.console import out, reports_errors, shown
 from newsletter.config import get_settings
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -19,6 +19,6 @@ def db_upgrade() -> None:
     engine = db.make_engine(settings.database_url)
     try:
         db.upgrade(engine)
-        out.print(f"database at revision {db.current_revision(engine)}")
+        out.print(f"database at revision {shown(db.current_revision(engine))}")
     finally:
         engine.dispose()

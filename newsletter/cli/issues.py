@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli.console import open_engine, out, report_findings, reports_errors
+from newsletter.cli.console import open_engine, out, report_findings, reports_errors, shown
 from newsletter.config import get_settings
 from newsletter.issues.build import build_issue, write_build
 from newsletter.issues.checks import has_errors
@@ -29,9 +29,9 @@ def build(
     target = out_dir or settings.build_dir / result.issue.slug
     files = write_build(result, target)
     compiled = result.compiled
-    out.print(f"built [bold]{result.issue.slug}[/]: {compiled.post_count} posts")
+    out.print(f"built [bold]{shown(result.issue.slug)}[/]: {compiled.post_count} posts")
     for kind, path in files.items():
-        out.print(f"  {kind:5} {path}  ({path.stat().st_size / 1024:.1f} KB)")
+        out.print(f"  {kind:5} {shown(path)}  ({path.stat().st_size / 1024:.1f} KB)")
     report_findings(result)
     if has_errors(result.findings):
         raise typer.Exit(1)
@@ -48,7 +48,7 @@ def check(
     report_findings(result)
     errors = sum(f.level == "error" for f in result.findings)
     warnings = len(result.findings) - errors
-    out.print(f"{result.issue.slug}: {errors} errors, {warnings} warnings")
+    out.print(f"{shown(result.issue.slug)}: {errors} errors, {warnings} warnings")
     if errors:
         raise typer.Exit(1)
 
@@ -73,6 +73,8 @@ def preview(
         for path in previewing.screenshots(
             result.compiled.html, png, result.issue.slug, chromium=settings.chromium_path
         ):
-            out.print(f"wrote {path}")
+            out.print(f"wrote {shown(path)}")
         return
-    previewing.serve(settings, engine, issue, host=host, port=port, echo=out.print)
+    previewing.serve(
+        settings, engine, issue, host=host, port=port, echo=lambda line: out.print(shown(line))
+    )

@@ -18,6 +18,7 @@ from newsletter.cli.console import (
     out,
     report_findings,
     reports_errors,
+    shown,
 )
 from newsletter.config import get_settings
 from newsletter.errors import SendError
@@ -78,7 +79,7 @@ def send(
     existing, audience = live_audience(engine, build.issue.slug)
     what = "resume the send of" if existing else "send"
     out.print(
-        f"About to {what} [bold]{build.issue.slug}[/] ({escape_subject(build.compiled.subject)}) "
+        f"About to {what} [bold]{shown(build.issue.slug)}[/] ({shown(build.compiled.subject)}) "
         f"to {audience} recipients through the {settings.transport} transport."
     )
     if not yes and not typer.confirm("Go ahead?", default=False):
@@ -86,10 +87,6 @@ def send(
     sender, bar = sender_with_bar(audience)
     record = sender.start_live(build.compiled)
     _finish(record, bar.run(sender, record))
-
-
-def escape_subject(subject: str) -> str:
-    return subject.replace("[", "\\[")
 
 
 class _Bar:
@@ -134,7 +131,7 @@ def _finish(record: Send, progress: SendProgress) -> None:
         f"{progress.uncertain} uncertain in {progress.batches} batches ({progress.retries} retries)"
     )
     if progress.failed or progress.uncertain:
-        err.print(f"see: newsletter report {record.issue_slug}")
+        err.print(f"see: newsletter report {shown(record.issue_slug)}")
         raise typer.Exit(1)
 
 
@@ -157,7 +154,7 @@ def schedule(
     checked_build(settings, engine, issue)
     when = at if at.tzinfo else at.replace(tzinfo=settings.zone)
     scheduler.schedule(engine, issue, when)
-    out.print(f"{issue} is due {when.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}")
+    out.print(f"{shown(issue)} is due {when.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}")
 
 
 @sending_app.command("send-due")
@@ -175,7 +172,7 @@ def send_due(
         line = f"{outcome.slug}: {outcome.action}" + (
             f" ({outcome.detail})" if outcome.detail else ""
         )
-        (err if outcome.failed else out).print(line)
+        (err if outcome.failed else out).print(shown(line))
     if any(o.failed for o in outcomes):
         raise typer.Exit(1)
 
@@ -194,12 +191,12 @@ def report(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        out.print(f"{issue} has not been sent")
+        out.print(f"{shown(issue)} has not been sent")
         return
     # one column per send, one line per count: readable in an 80-column terminal or cron mail
     table = Table("", *(f"send {row['send_id']} ({row['kind']})" for row in rows))
     for key in ("status", "started_at", *TABLE_COUNTS):
-        table.add_row(key.replace("_", " "), *(str(row[key]) for row in rows))
+        table.add_row(key.replace("_", " "), *(shown(row[key]) for row in rows))
     out.print(table)
     for row in rows:
         _report_lines(row)
@@ -226,4 +223,4 @@ def _report_lines(row: dict[str, Any]) -> None:
         )
     for status, reasons in row["reasons"].items():
         for reason, count in reasons.items():
-            out.print(f"{send}: {count} {status}: {reason or '(no reason recorded)'}")
+            out.print(f"{send}: {count} {shown(status)}: {shown(reason or '(no reason recorded)')}")

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlmodel import Session
 
-from newsletter.cli.console import err, open_engine, out, reports_errors
+from newsletter.cli.console import err, open_engine, out, reports_errors, shown
 from newsletter.config import Settings, get_settings
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
@@ -66,13 +66,13 @@ def add(
         tokens = Tokens.from_settings(settings)
         confirmations = Confirmations(settings, make_transport(settings), tokens)
         added = add_pending(engine, _email(settings, email), name, consent, confirmations)
-        out.print(f"added {added.email} (pending); confirmation email sent")
+        out.print(f"added {shown(added.email)} (pending); confirmation email sent")
         return
     with session_scope(engine) as session:
         added = subscribers.add(
             session, _email(settings, email), name, confirmed=True, consent=consent
         )
-    out.print(f"added {added.email} (confirmed)")
+    out.print(f"added {shown(added.email)} (confirmed)")
 
 
 def _dicts(rows: list[Subscriber]) -> list[dict[str, str]]:
@@ -108,7 +108,7 @@ def list_(
     else:
         table = Table("email", "name", "status", "since", title=f"{len(rows)} subscribers")
         for s in rows:
-            table.add_row(s.email, s.name, str(s.status), f"{s.created_at:%Y-%m-%d}")
+            table.add_row(shown(s.email), shown(s.name), str(s.status), f"{s.created_at:%Y-%m-%d}")
         out.print(table)
 
 
@@ -159,7 +159,7 @@ def import_(
         f"{report.opted_out} unsubscribed in the file"
     )
     for line, problem in report.invalid:
-        out.print(f"  line {line}: {problem}", markup=False)
+        out.print(f"  line {line}: {shown(problem)}")
 
 
 def _count_lines(path: Path) -> int:
@@ -190,7 +190,9 @@ def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -
     with session_scope(open_engine(settings)) as session:
         found = subscribers.erase(session, address)
     what = "erased" if found else "was not on the list;"
-    out.print(f"{address} {what} suppressed: it will not be imported or added again unconfirmed")
+    out.print(
+        f"{shown(address)} {what} suppressed: it will not be imported or added again unconfirmed"
+    )
 
 
 @subscribers_app.command("show")
@@ -201,14 +203,14 @@ def show(email: Annotated[str, typer.Argument(help="The address to show.")]) -> 
     with Session(open_engine(settings)) as session:
         found = subscribers.require(session, _email(settings, email))
         consents, events = subscribers.history(session, found)
-    out.print(f"{found.email}  {found.name}", markup=False)
+    out.print(f"{shown(found.email)}  {shown(found.name)}")
     out.print(f"status: {found.status}   since {_when(found.created_at)}")
     out.print(f"confirmed: {_when(found.confirmed_at) or '-'}")
     out.print(f"unsubscribed: {_when(found.unsubscribed_at) or '-'}")
     out.print("consent:")
     for c in consents:
         detail = f"  {_when(c.at)}  {c.source}  ip={c.ip or '-'}  text v{c.text_version or '-'}"
-        out.print(detail + (f"  agent={c.user_agent}" if c.user_agent else ""), markup=False)
+        out.print(shown(detail + (f"  agent={c.user_agent}" if c.user_agent else "")))
     out.print("history:")
     for e in events:
-        out.print(f"  {_when(e.at)}  {e.from_status or '-'} -> {e.to_status}  ({e.reason})")
+        out.print(shown(f"  {_when(e.at)}  {e.from_status or '-'} -> {e.to_status}  ({e.reason})"))

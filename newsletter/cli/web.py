@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli.console import err, reports_errors
+from newsletter.cli.console import err, reports_errors, shown
 from newsletter.config import get_settings
 
 web_app = typer.Typer()
@@ -24,5 +24,5 @@ def serve(
 
     settings = get_settings()
     if warning := startup_warning(settings):
-        err.print(f"warning: {warning}")
+        err.print(f"warning: {shown(warning)}")
     serving(settings, host=host, port=port)

@@ -22,7 +22,7 @@ import feedparser
 
 from newsletter.content.fetch import Fetcher
 from newsletter.content.html import plain_text, sanitize, strip_shortcodes, summarize
-from newsletter.content.store import Fetched, PostData, make_slug
+from newsletter.content.store import Fetched, PostData, make_slug, plausible_date
 from newsletter.errors import SourceError
 
 _TERM = re.compile(r"[\s_/]+")
@@ -93,7 +93,7 @@ def _post(source: str, entry: Any, number: int, warnings: list[str], length: int
         title = summarize(html, 60) or "Untitled"
         warnings.append(f"{label} has no title; using {title!r}")
     published = _when(entry, ("published", "updated"), label, warnings)
-    updated = _when(entry, ("updated",), "", []) if dict.get(entry, "updated_parsed") else published
+    updated = _moment(dict.get(entry, "updated_parsed")) or published
     image_url, image_alt = _image(entry, base)
     return PostData(
         source_id=source_id[:500],
@@ -102,7 +102,7 @@ def _post(source: str, entry: Any, number: int, warnings: list[str], length: int
         url=link,
         published_at=published,
         updated_at=updated,
-        categories=tuple(term_slug(t.get("term", "")) for t in entry.get("tags", []) if t),
+        categories=tuple(term_slug(str(t.get("term") or "")) for t in entry.get("tags") or [] if t),
         author=plain_text(str(entry.get("author") or "")),
         summary=summarize(summary_html if body else "", length) or summarize(html, length),
         html=html,
@@ -115,11 +115,33 @@ def _when(entry: Any, keys: tuple[str, ...], label: str, warnings: list[str]) ->
     for key in keys:
         # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning
         parsed: time.struct_time | None = dict.get(entry, f"{key}_parsed")
+        moment = _moment(parsed)
+        if moment is not None:
+            return moment
         if parsed is not None:
-            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
-    if label:
-        shown = dict.get(entry, keys[0]) or "missing"
-        warnings.append(f"{label}: date {shown!r} is not a date; using the time of this sync")
+            shown = str(dict.get(entry, key) or "")[:60]
+            warnings.append(
+                f"{label}: date {shown!r} is out of range (years 1900 to 2199); "
+                "using the time of this sync"
+            )
+            return _now()
+    shown = str(dict.get(entry, keys[0]) or "missing")[:60]
+    warnings.append(f"{label}: date {shown!r} is not a date; using the time of this sync")
+    return _now()
+
+
+def _moment(parsed: time.struct_time | None) -> datetime | None:
+    """feedparser's parsed date as an aware datetime; None when absent or out of range."""
+    if parsed is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+    return moment if plausible_date(moment) else None
+
+
+def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 

@@ -38,6 +38,10 @@ _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
 # Attributes libxml2 writes percent-encoded (so a stand-in character would be too).
 _URI_ESCAPED = {"href", "src", "action", "name"}
 _QUOTE = "\ufdd0"  # a noncharacter: stands for '"' in attribute values until serialised
+# Characters XML (and so lxml) refuses: C0 controls but tab and line ends, lone surrogates,
+# U+FFFE/U+FFFF. A post holding one (a vertical tab pasted from a word processor) would
+# otherwise fail its whole source.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|&#160;|\u00a0|<br>|<br/>)*</p>")
 
 # WordPress shortcodes. Only names WordPress or its common plugins use, names with "_" or "-",
@@ -77,7 +81,7 @@ def sanitize(html: str, base_url: str = "") -> str:
         return value
 
     cleaned = nh3.clean(
-        html,
+        _NOT_XML.sub("", html),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,

@@ -25,7 +25,7 @@ from newsletter.content import feeds, markdown, wordpress
 from newsletter.content.fetch import Fetcher, make_client
 from newsletter.content.store import Fetched, SyncResult, upsert_posts
 from newsletter.db import session_scope
-from newsletter.errors import ConfigError, ContentError, SourceError
+from newsletter.errors import ConfigError, ContentError, NewsletterError, SourceError
 from newsletter.models import SourceState, utcnow
 
 
@@ -84,7 +84,7 @@ def sync_source(
         state = session.get(SourceState, source.name) or SourceState(name=source.name)
     if state.config_hash != config_hash(source):
         request = replace(request, full=True)  # new url or filters: the state no longer fits
-    fetched = _read(settings, source, state, request)
+    fetched = _read_guarded(settings, source, state, request)
     if request.since is not None:
         fetched.posts = [p for p in fetched.posts if p.published_at >= request.since]
         fetched.complete = False
@@ -100,6 +100,27 @@ def sync_source(
     return result
 
 
+# What a parser may raise on an answer of a shape nobody planned for. The source modules check
+# what they read; this is the net under them, so no answer can end a sync in a traceback.
+PARSE_FAULTS = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError)
+
+
+def _read_guarded(
+    settings: Settings, source: SourceConfig, state: SourceState, request: SyncRequest
+) -> Fetched:
+    """``_read``, with any parse fault as one SourceError naming the source and where it read."""
+    try:
+        return _read(settings, source, state, request)
+    except NewsletterError:
+        raise
+    except PARSE_FAULTS as exc:
+        where = getattr(source, "url", None) or getattr(source, "path", None) or "its answer"
+        reason = " ".join(str(exc).split())[:200] or "no detail"
+        raise SourceError(
+            source.name, f"{where}: cannot read the answer ({type(exc).__name__}: {reason})"
+        ) from exc
+
+
 def _read(
     settings: Settings, source: SourceConfig, state: SourceState, request: SyncRequest
 ) -> Fetched:
@@ -112,7 +133,14 @@ def _read(
     fresh = request.full or request.prune
     timeout = source.timeout or settings.http_timeout
     with make_client(timeout) as client:
-        fetcher = Fetcher(source.name, client, settings.http_retries, settings.http_backoff)
+        fetcher = Fetcher(
+            source.name,
+            client,
+            settings.http_retries,
+            settings.http_backoff,
+            max_bytes=settings.source_max_bytes,
+            time_limit=settings.source_time_limit,
+        )
         if isinstance(source, WordPressSourceConfig):
             return wordpress.read_site(
                 fetcher,

@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -216,3 +216,14 @@ def posts_by_slug(session: Session, slugs: Iterable[str]) -> dict[str, Post]:
     if not wanted:
         return {}
     return {p.slug: p for p in session.exec(select(Post).where(col(Post.slug).in_(wanted)))}
+
+
+# A post's date must fall between these (a year-1 or year-9999 date is a broken source, and
+# breaks arithmetic and time-zone display later); see ``plausible_date``.
+EARLIEST_POST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_POST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def plausible_date(moment: datetime) -> bool:
+    """Whether ``moment`` (aware) is a date a post can have: years 1900 to 2199."""
+    return EARLIEST_POST <= moment < LATEST_POST

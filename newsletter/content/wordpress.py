@@ -9,7 +9,7 @@ modification seen last time (``modified_after``, WordPress 5.7+), less a margin 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -18,33 +18,42 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsletter.content.fetch import Fetcher
 from newsletter.content.html import plain_text, sanitize, strip_shortcodes, summarize
-from newsletter.content.store import Fetched, PostData, make_slug
+from newsletter.content.store import Fetched, PostData, make_slug, plausible_date
 from newsletter.errors import SourceError
 
 API = "/wp-json/wp/v2"
 PER_PAGE = 100
 MAX_PAGES = 1000
 CURSOR_MARGIN = timedelta(hours=14)
+# WordPress's own "no date" (an unpublished post); any other value must be a real date
+NO_DATE = (None, "", "0000-00-00 00:00:00", "0000-00-00T00:00:00")
+
+
+class Malformed(ValueError):
+    """A post WordPress would never send: a wrong type, a missing key, an impossible date."""
 
 
 class Rendered(BaseModel):
-    rendered: str = ""
+    model_config = ConfigDict(strict=True)
+
+    rendered: str
     protected: bool = False
 
 
 class WPPost(BaseModel):
-    """The fields of a WordPress REST post that a newsletter needs."""
+    """The fields of a WordPress REST post that a newsletter needs, with the types WordPress
+    gives them (strict: ``"12"`` is not an id, ``true`` is not a number)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
 
     id: int
     link: str
     slug: str = ""
-    date_gmt: str | None = None
+    date_gmt: str | None
     modified_gmt: str | None = None
-    title: Rendered = Rendered()
-    excerpt: Rendered = Rendered()
-    content: Rendered = Rendered()
+    title: Rendered
+    excerpt: Rendered = Rendered(rendered="")
+    content: Rendered
     embedded: dict[str, Any] = Field(default_factory=dict, alias="_embedded")
 
 
@@ -58,7 +67,8 @@ def read_site(
     published_after: datetime | None = None,
     summary_length: int = 280,
 ) -> Fetched:
-    """Every post of ``site`` matching the filters (a SourceError when the site fails)."""
+    """Every post of ``site`` matching the filters (a SourceError when the site fails or
+    answers anything but WordPress's shape: the page and the post are named)."""
     params: dict[str, str | int] = {"per_page": PER_PAGE, "_embed": 1, "orderby": "id"}
     if categories:
         params["categories"] = _term_ids(fetcher, site, "categories", categories)
@@ -69,19 +79,28 @@ def read_site(
     if published_after:
         params["after"] = _wp_date(published_after)
     fetched = Fetched(complete=modified_after is None and published_after is None)
-    items = _all_pages(fetcher, f"{site}{API}/posts", params)
-    for item in items:
-        post = _post(fetcher.source, item, fetched.warnings, summary_length)
-        if post is not None:
-            fetched.posts.append(post)
+    modified: list[datetime] = []
+    url = f"{site}{API}/posts"
+    for page, items in _pages(fetcher, url, params):
+        for number, item in enumerate(items, start=1):
+            try:
+                post = _post(fetcher.source, item, fetched.warnings, summary_length)
+                stamp = _date(item.get("modified_gmt"), "modified_gmt")
+            except Malformed as exc:
+                where = f"post {_shown_id(item)} (item {number})"
+                raise SourceError(fetcher.source, f"GET {url} page {page}: {where}: {exc}") from exc
+            if post is not None:
+                fetched.posts.append(post)
+            if stamp is not None:
+                modified.append(stamp)
     # the cursor: the newest modification WordPress reported (never a made-up "now")
-    modified = [m for m in (_gmt(item.get("modified_gmt")) for item in items) if m]
     fetched.newest_modified_at = max(modified, default=None)
     return fetched
 
 
-def _all_pages(fetcher: Fetcher, url: str, params: dict[str, str | int]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
+def _pages(
+    fetcher: Fetcher, url: str, params: dict[str, str | int]
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     page, pages = 1, 1
     while page <= min(pages, MAX_PAGES):
         response = fetcher.get(
@@ -89,18 +108,37 @@ def _all_pages(fetcher: Fetcher, url: str, params: dict[str, str | int]) -> list
         )
         body = fetcher.decode_json(response)
         if not isinstance(body, list) or not all(isinstance(i, dict) for i in body):
-            raise SourceError(fetcher.source, f"GET {url}: expected a list of posts")
-        items.extend(body)
+            raise SourceError(
+                fetcher.source,
+                f"GET {url} page {page}: expected a list of posts, got {_kind(body)}",
+            )
         pages = _total_pages(fetcher, response.headers.get("x-wp-totalpages"))
+        yield page, body
         page += 1
-    return items
+
+
+def _kind(body: object) -> str:
+    if isinstance(body, list):
+        odd = next(i for i in body if not isinstance(i, dict))
+        return f"a list holding {_type_name(odd)}"
+    return _type_name(body)
+
+
+def _type_name(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
+    return "null" if value is None else names.get(type(value), "a number")
+
+
+def _shown_id(item: dict[str, Any]) -> str:
+    value = item.get("id")
+    return str(value) if type(value) is int else "without an id"
 
 
 def _total_pages(fetcher: Fetcher, header: str | None) -> int:
     if header is None:
         return 1
     if not header.strip().isdigit():
-        raise SourceError(fetcher.source, f"X-WP-TotalPages is not a number: {header!r}")
+        raise SourceError(fetcher.source, f"X-WP-TotalPages is not a number: {header[:40]!r}")
     return int(header)
 
 
@@ -110,7 +148,11 @@ def _term_ids(fetcher: Fetcher, site: str, taxonomy: str, slugs: Sequence[str]) 
     terms = fetcher.get_json(url, params={"slug": ",".join(slugs), "per_page": PER_PAGE})
     if not isinstance(terms, list):
         raise SourceError(fetcher.source, f"GET {url}: expected a list of {taxonomy}")
-    ids = {str(t.get("slug")): int(t["id"]) for t in terms if isinstance(t, dict) and "id" in t}
+    ids = {
+        str(t.get("slug")): t["id"]
+        for t in terms
+        if isinstance(t, dict) and type(t.get("id")) is int  # not "3", not true
+    }
     missing = [s for s in slugs if s not in ids]
     if missing:
         raise SourceError(fetcher.source, f"{taxonomy} not found on {site}: {', '.join(missing)}")
@@ -122,11 +164,10 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
         wp = WPPost.model_validate(item)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        warnings.append(f"post {item.get('id', '?')} skipped: {where}: {error['msg']}")
-        return None
+        where = ".".join(str(p) for p in error["loc"]) or "the post"
+        raise Malformed(f"{where}: {error['msg']}") from None
     if not wp.link.startswith(("http://", "https://")):
-        warnings.append(f"post {wp.id} skipped: its link {wp.link!r} is not an http(s) URL")
+        warnings.append(f"post {wp.id} skipped: its link {wp.link[:80]!r} is not an http(s) URL")
         return None
     if wp.content.protected:
         warnings.append(f"post {wp.id} skipped: it is password-protected")
@@ -146,7 +187,7 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
         title=title,
         url=wp.link,
         published_at=published,
-        updated_at=_gmt(wp.modified_gmt) or published,
+        updated_at=_date(wp.modified_gmt, "modified_gmt") or published,
         categories=categories,
         tags=tags,
         author=_author(wp),
@@ -157,17 +198,24 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
     )
 
 
-def _gmt(value: object) -> datetime | None:
-    """A ``*_gmt`` field (ISO 8601 without zone, in UTC), or None when it is not a date."""
-    try:
-        parsed = datetime.fromisoformat(str(value or ""))
-    except ValueError:
+def _date(value: object, field: str) -> datetime | None:
+    """A ``*_gmt`` field (ISO 8601 without zone, in UTC); None for WordPress's "no date"."""
+    if value in NO_DATE:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if not isinstance(value, str):
+        raise Malformed(f"{field} is {_type_name(value)}, not a date")
+    try:
+        parsed = datetime.fromisoformat(value)
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Malformed(f"{field} {value[:40]!r} is not a date") from None
+    if not plausible_date(parsed):
+        raise Malformed(f"{field} {value[:40]!r} is out of range (years 1900 to 2199)")
+    return parsed
 
 
 def _published(wp: WPPost, warnings: list[str]) -> datetime:
-    published = _gmt(wp.date_gmt)
+    published = _date(wp.date_gmt, "date_gmt")
     if published is None:
         warnings.append(
             f"post {wp.id} date_gmt is not a date ({wp.date_gmt!r}); using the time of this sync"
@@ -177,26 +225,48 @@ def _published(wp: WPPost, warnings: list[str]) -> datetime:
 
 
 def _featured_image(wp: WPPost) -> tuple[str, str]:
-    for media in wp.embedded.get("wp:featuredmedia") or []:
-        if isinstance(media, dict) and str(media.get("source_url", "")).startswith("http"):
-            return str(media["source_url"]), plain_text(str(media.get("alt_text") or ""))
+    for media in _list(wp.embedded, "wp:featuredmedia"):
+        url = media.get("source_url") if isinstance(media, dict) else None
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            return url, plain_text(_text(media, "alt_text", "wp:featuredmedia"))
     return "", ""
 
 
 def _terms(wp: WPPost) -> tuple[tuple[str, ...], tuple[str, ...]]:
     found: dict[str, list[str]] = {"category": [], "post_tag": []}
-    for group in wp.embedded.get("wp:term") or []:
-        for term in group if isinstance(group, list) else []:
+    for group in _list(wp.embedded, "wp:term"):
+        if not isinstance(group, list):
+            raise Malformed(f"_embedded.wp:term holds {_type_name(group)}, not a list of terms")
+        for term in group:
             if isinstance(term, dict) and term.get("taxonomy") in found:
-                found[str(term["taxonomy"])].append(unquote(str(term.get("slug", ""))).lower())
+                slug = _text(term, "slug", "wp:term")
+                found[str(term["taxonomy"])].append(unquote(slug).lower())
     return tuple(found["category"]), tuple(found["post_tag"])
 
 
 def _author(wp: WPPost) -> str:
-    for author in wp.embedded.get("author") or []:
+    for author in _list(wp.embedded, "author"):
         if isinstance(author, dict) and author.get("name"):
-            return plain_text(str(author["name"]))
+            return plain_text(_text(author, "name", "author"))
     return ""
+
+
+def _list(embedded: dict[str, Any], key: str) -> list[Any]:
+    value = embedded.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(f"_embedded.{key} is {_type_name(value)}, not a list")
+    return value
+
+
+def _text(thing: dict[str, Any], key: str, where: str) -> str:
+    value = thing.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Malformed(f"_embedded.{where}: {key} is {_type_name(value)}, not a string")
+    return value
 
 
 def _wp_date(moment: datetime) -> str:

@@ -26,6 +26,7 @@ import email.utils
 import functools
 import http.client
 import json
+import logging
 import math
 import re
 import socket
@@ -53,6 +54,19 @@ RESERVED_HEADERS = frozenset(
     )
 )  # fmt: skip
 HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable US-ASCII except ':'
+API_KEY_SHAPE = re.compile(r"[!-~]+")  # what an Authorization header can carry
+_BEARER = re.compile(r"(Bearer\s+)[^'\"\s,}]+")
+
+
+class _HideApiKey(logging.Filter):
+    """python_http_client logs every request's headers at DEBUG, the API key among them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = _BEARER.sub(r"\1***", record.getMessage()), ()
+        return True
+
+
+logging.getLogger("python_http_client.client").addFilter(_HideApiKey())
 FATAL = {
     401: "SendGrid rejected the API key (check NEWSLETTER_SENDGRID_API_KEY, Mail Send scope)",
     403: "SendGrid refused to send",
@@ -307,6 +321,11 @@ class SendGridTransport:
     ) -> None:
         if not api_key:
             raise ConfigError("SendGrid needs an API key: set NEWSLETTER_SENDGRID_API_KEY")
+        if not API_KEY_SHAPE.fullmatch(api_key):  # http.client would echo it in its error
+            raise ConfigError(
+                "the SendGrid API key holds a space, a line break or a character that is not "
+                "printable ASCII (it is not shown); set NEWSLETTER_SENDGRID_API_KEY again"
+            )
         if not 1 <= max_batch <= MAX_BATCH:
             raise ConfigError(f"sendgrid_batch_size must be 1 to {MAX_BATCH}, not {max_batch}")
         if not timeout > 0:
