@@ -57,20 +57,36 @@ def add(
     confirmed: Annotated[
         bool, typer.Option(help="They already agreed (no confirmation email).")
     ] = False,
+    override_erasure: Annotated[
+        bool,
+        typer.Option(
+            "--override-erasure",
+            help="The address was erased, and the person has agreed again: remove its "
+            "suppression entry and record new consent.",
+        ),
+    ] = False,
 ) -> None:
     """Add one address: pending with a confirmation email, or --confirmed."""
     settings = get_settings()
+    address = _email(settings, email)  # before the database: a bad address is one line
     engine = open_engine(settings)
     consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
     if not confirmed:
         tokens = Tokens.from_settings(settings)
         confirmations = Confirmations(settings, make_transport(settings), tokens)
-        added = add_pending(engine, _email(settings, email), name, consent, confirmations)
+        added = add_pending(
+            engine, address, name, consent, confirmations, override_erasure=override_erasure
+        )
         out.print(f"added {added.email} (pending); confirmation email sent")
         return
     with session_scope(engine) as session:
         added = subscribers.add(
-            session, _email(settings, email), name, confirmed=True, consent=consent
+            session,
+            address,
+            name,
+            confirmed=True,
+            consent=consent,
+            override_erasure=override_erasure,
         )
     out.print(f"added {added.email} (confirmed)")
 
@@ -158,7 +174,7 @@ def import_(
         f"{len(report.invalid)} invalid, {report.suppressed} suppressed (erased), "
         f"{report.opted_out} unsubscribed in the file"
     )
-    for line, problem in report.invalid:
+    for line, problem in sorted(report.invalid + report.repeated):
         out.print(f"  line {line}: {problem}", markup=False)
 
 
@@ -190,7 +206,10 @@ def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -
     with session_scope(open_engine(settings)) as session:
         found = subscribers.erase(session, address)
     what = "erased" if found else "was not on the list;"
-    out.print(f"{address} {what} suppressed: it will not be imported or added again unconfirmed")
+    out.print(
+        f"{address} {what} suppressed: it will not be imported, nor added again without "
+        "--override-erasure"
+    )
 
 
 @subscribers_app.command("show")
