@@ -112,11 +112,7 @@ def _merge(bind: sa.Connection, group: list[Row]) -> None:
         "unsubscribed_at": max(unsubscribed) if unsubscribed else None,
         "confirmation_sent_at": max(sent) if sent else None,
     }
-    update = subscriber.update().where(subscriber.c.id == sa.bindparam("kept_id"))
-    bind.execute(
-        update.values({k: sa.bindparam(k) for k in values}),
-        {**values, "kept_id": kept.id},
-    )
+    bind.execute(subscriber.update().where(subscriber.c.id == kept.id).values(**values))
     many = sa.bindparam("ids", expanding=True)
     for child in CHILDREN:
         bind.execute(
@@ -125,24 +121,7 @@ def _merge(bind: sa.Connection, group: list[Row]) -> None:
             ).bindparams(many),
             {"kept": kept.id, "ids": ids},
         )
-    # a send that reached both: the duplicate's row keeps its outcome but no longer points at
-    # anyone; if it had not gone out yet it never will (one person, one copy)
-    both = "send_id IN (SELECT send_id FROM delivery WHERE subscriber_id = :kept)"
-    note = f"merged into subscriber {kept.id}: the same address in another letter case"
-    bind.execute(
-        sa.text(
-            f"UPDATE delivery SET subscriber_id = NULL, last_error = :note, status = CASE "
-            f"WHEN status IN ('pending', 'in_flight') THEN 'skipped' ELSE status END "
-            f"WHERE subscriber_id IN :ids AND {both}"
-        ).bindparams(many),
-        {"kept": kept.id, "ids": ids, "note": note},
-    )
-    bind.execute(
-        sa.text("UPDATE delivery SET subscriber_id = :kept WHERE subscriber_id IN :ids").bindparams(
-            many
-        ),
-        {"kept": kept.id, "ids": ids},
-    )
+    _merge_deliveries(bind, kept.id, ids)
     reason = f"merged subscribers {', '.join(map(str, ids))} into this one (same address)"
     bind.execute(
         status_event.insert(),
@@ -155,6 +134,39 @@ def _merge(bind: sa.Connection, group: list[Row]) -> None:
         "status %s, %s removed",
         len(group), kept.email, kept.id, status, ", ".join(f"#{o.id} {o.email}" for o in others),
     )  # fmt: skip
+
+
+def _merge_deliveries(bind: sa.Connection, kept: int, ids: list[int]) -> None:
+    """Every delivery of the duplicates goes to the kept subscriber, except where that would put
+    one person twice in a send: there the kept subscriber's own row (or the first) stays, and
+    the others keep their outcome but point at nobody; one not sent yet never will be."""
+    rows = bind.execute(
+        sa.text(
+            "SELECT id, send_id, subscriber_id, status FROM delivery "
+            "WHERE subscriber_id IN :ids ORDER BY id"
+        ).bindparams(sa.bindparam("ids", expanding=True)),
+        {"ids": [kept, *ids]},
+    ).all()
+    owner: dict[int, int] = {}  # send_id -> the delivery row that stays the person's
+    for row in sorted(rows, key=lambda r: r[2] != kept):  # the kept one's own rows first
+        owner.setdefault(row[1], row[0])
+    moved = [{"i": r[0], "k": kept} for r in rows if owner[r[1]] == r[0] and r[2] != kept]
+    note = f"merged into subscriber {kept}: the same address in another letter case"
+    dropped = [
+        {"i": r[0], "n": note, "s": "skipped" if r[3] in ("pending", "in_flight") else r[3]}
+        for r in rows
+        if owner[r[1]] != r[0]
+    ]
+    if moved:
+        bind.execute(sa.text("UPDATE delivery SET subscriber_id = :k WHERE id = :i"), moved)
+    if dropped:
+        bind.execute(
+            sa.text(
+                "UPDATE delivery SET subscriber_id = NULL, last_error = :n, status = :s "
+                "WHERE id = :i"
+            ),
+            dropped,
+        )
 
 
 @contextmanager
