@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -132,7 +133,7 @@ def old(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _all(engine: sa.Engine, query: sa.Select) -> list[sa.Row]:
+def _all(engine: sa.Engine, query: sa.Select[Any]) -> list[Any]:
     with engine.connect() as c:
         return list(c.execute(query))
 

@@ -91,7 +91,7 @@ def _rows(bind: sa.Connection) -> list[Row]:
     firsts = {row[0]: row[1] for row in bind.execute(first)}
     columns = [subscriber.c[c] for c in ("id", "email", "name", "status", *TIMES)]
     query = sa.select(*columns).order_by(subscriber.c.id)
-    return [Row(*r, first_consent=firsts.get(r[0])) for r in bind.execute(query)]
+    return [Row(**r._mapping, first_consent=firsts.get(r.id)) for r in bind.execute(query)]
 
 
 def _earliest(row: Row) -> tuple[datetime, datetime, int]:
@@ -113,7 +113,7 @@ def _merge(bind: sa.Connection, group: list[Row]) -> None:
         "confirmation_sent_at": max(sent) if sent else None,
     }
     bind.execute(subscriber.update().where(subscriber.c.id == kept.id).values(**values))
-    many = sa.bindparam("ids", expanding=True)
+    many: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
     for child in CHILDREN:
         bind.execute(
             sa.text(
