@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from enum import StrEnum
@@ -17,9 +16,10 @@ from sqlmodel import Session
 from newsletter.cli.console import err, open_engine, out, reports_errors
 from newsletter.config import Settings, get_settings
 from newsletter.db import session_scope
-from newsletter.errors import SubscriberError
+from newsletter.errors import InvalidAddress, SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.address import MAX_LENGTH
 from newsletter.subscribers.confirmation import Confirmations, add_pending
 from newsletter.subscribers.csv_files import import_csv, write_csv
 from newsletter.subscribers.tokens import Tokens
@@ -47,6 +47,17 @@ def _email(settings: Settings, raw: str) -> str:
     return subscribers.normalise_email(
         raw, check_deliverability=settings.email_check_deliverability
     )
+
+
+def _as_stored(settings: Settings, raw: str) -> str:
+    """An address to look up: validated, or as given if it no longer validates (stored before
+    today's rules, say with non-ASCII before the @); one over 254 characters is refused."""
+    try:
+        return _email(settings, raw)
+    except InvalidAddress:
+        if len(raw.strip()) > MAX_LENGTH:
+            raise
+        return raw.strip()
 
 
 @subscribers_app.command("add")
@@ -200,9 +211,7 @@ def export(status: StatusOption = None) -> None:
 def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -> None:
     """Delete a person's data; keep a hash so the address is never imported again."""
     settings = get_settings()
-    address = email.strip()
-    with contextlib.suppress(SubscriberError):  # an address that no longer validates: as given
-        address = _email(settings, email)
+    address = _as_stored(settings, email)
     with session_scope(open_engine(settings)) as session:
         found = subscribers.erase(session, address)
     what = "erased" if found else "was not on the list;"
@@ -218,7 +227,7 @@ def show(email: Annotated[str, typer.Argument(help="The address to show.")]) -> 
     """Status, consent records and status history of one subscriber."""
     settings = get_settings()
     with Session(open_engine(settings)) as session:
-        found = subscribers.require(session, _email(settings, email))
+        found = subscribers.require(session, _as_stored(settings, email))
         consents, events = subscribers.history(session, found)
     out.print(f"{found.email}  {found.name}", markup=False)
     out.print(f"status: {found.status}   since {_when(found.created_at)}")

@@ -264,3 +264,10 @@ def test_a_live_send_through_the_outbox_mails_idn_domains_and_skips_what_it_cann
     code, out, _ = run_cli("report", "2016-q3", "--format", "json")
     [row] = json.loads(out)
     assert (row["accepted"], row["skipped"], row["uncertain"]) == (2, 1, 0)
+    # staff can still look at and erase such an address; an absurd one is refused in one line
+    code, out, err = run_cli("subscribers", "show", "Jörg@example.org")
+    assert code == 0 and "status: confirmed" in out, err
+    assert run_cli("subscribers", "erase", "JÖRG@example.org")[0] == 0
+    assert [p.email for p in people(synced)] == ["dee@münchen.de", "bo@example.org"]
+    code, _, err = run_cli("subscribers", "show", "x" * 10_000 + "@example.org")
+    assert code == 1 and "too long" in err and len(err) < 300
