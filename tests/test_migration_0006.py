@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from newsletter import db
 from newsletter.models import UTCDateTime, subscriber_table
@@ -225,3 +226,26 @@ def test_db_upgrade_says_what_it_merged(database_url, tmp_path):
     assert "database at revision 0006" in done.stdout
     assert "merged 3 subscribers with the address ANN@example.org" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_down_and_up_again_keeps_every_child_row(old):
+    db.upgrade(old)
+
+    def counts() -> list[int]:
+        with old.connect() as c:
+            return [
+                c.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("subscriber", "consent", "status_event", "delivery")
+            ] + [
+                c.execute(
+                    sa.text("SELECT count(*) FROM delivery WHERE subscriber_id IS NOT NULL")
+                ).scalar_one()
+            ]
+
+    merged = counts()
+    assert merged == [4, 8, 11, 6, 4]
+    with old.begin() as connection:
+        command.downgrade(db._alembic_config(connection), "0005")
+    assert counts() == merged
+    db.upgrade(old)
+    assert counts() == merged
