@@ -79,14 +79,34 @@ def _status_column(*, nullable: bool = False) -> Any:
     return Field(sa_column=sa.Column(sa.String(20), nullable=nullable, index=not nullable))
 
 
+def _email_key_default(context: Any) -> str:
+    """For a row inserted without ``email_key`` (a script, a test): the lower-cased address,
+    which is the key for an address with an ASCII domain (subscribers/address.py)."""
+    return str(context.get_current_parameters()["email"]).strip().lower()
+
+
 class Subscriber(SQLModel, table=True):
-    """An address on the list. ``key`` is the random id that tokens sign (never the address)."""
+    """An address on the list. ``key`` is the random id that tokens sign (never the address).
+
+    ``email`` is the address as typed (for display and sending); ``email_key`` is what is
+    compared, unique: one person, one subscriber, whatever the letter case
+    (``subscribers/address.py``). Ids are never reused (AUTOINCREMENT on SQLite, a sequence on
+    PostgreSQL), so a late provider event for an erased person cannot reach the next one.
+    """
 
     __tablename__ = "subscriber"
+    __table_args__ = (
+        sa.Index("ix_subscriber_email_key", "email_key", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=32, unique=True)
     email: str = Field(max_length=320, unique=True)
+    email_key: str = Field(
+        default=None,
+        sa_column=sa.Column(sa.String(320), nullable=False, default=_email_key_default),
+    )
     name: str = Field(default="", max_length=200)
     status: SubscriberStatus = _status_column()
     created_at: datetime = _utc_column()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from enum import StrEnum
@@ -17,9 +16,10 @@ from sqlmodel import Session
 from newsletter.cli.console import err, open_engine, out, reports_errors, shown
 from newsletter.config import Settings, get_settings
 from newsletter.db import session_scope
-from newsletter.errors import SubscriberError
+from newsletter.errors import InvalidAddress, SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.address import MAX_LENGTH
 from newsletter.subscribers.confirmation import Confirmations, add_pending
 from newsletter.subscribers.csv_files import import_csv, write_csv
 from newsletter.subscribers.tokens import Tokens
@@ -49,6 +49,17 @@ def _email(settings: Settings, raw: str) -> str:
     )
 
 
+def _as_stored(settings: Settings, raw: str) -> str:
+    """An address to look up: validated, or as given if it no longer validates (stored before
+    today's rules, say with non-ASCII before the @); one over 254 characters is refused."""
+    try:
+        return _email(settings, raw)
+    except InvalidAddress:
+        if len(raw.strip()) > MAX_LENGTH:
+            raise
+        return raw.strip()
+
+
 @subscribers_app.command("add")
 @reports_errors
 def add(
@@ -57,20 +68,36 @@ def add(
     confirmed: Annotated[
         bool, typer.Option(help="They already agreed (no confirmation email).")
     ] = False,
+    override_erasure: Annotated[
+        bool,
+        typer.Option(
+            "--override-erasure",
+            help="The address was erased, and the person has agreed again: remove its "
+            "suppression entry and record new consent.",
+        ),
+    ] = False,
 ) -> None:
     """Add one address: pending with a confirmation email, or --confirmed."""
     settings = get_settings()
+    address = _email(settings, email)  # before the database: a bad address is one line
     engine = open_engine(settings)
     consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
     if not confirmed:
         tokens = Tokens.from_settings(settings)
         confirmations = Confirmations(settings, make_transport(settings), tokens)
-        added = add_pending(engine, _email(settings, email), name, consent, confirmations)
+        added = add_pending(
+            engine, address, name, consent, confirmations, override_erasure=override_erasure
+        )
         out.print(f"added {shown(added.email)} (pending); confirmation email sent")
         return
     with session_scope(engine) as session:
         added = subscribers.add(
-            session, _email(settings, email), name, confirmed=True, consent=consent
+            session,
+            address,
+            name,
+            confirmed=True,
+            consent=consent,
+            override_erasure=override_erasure,
         )
     out.print(f"added {shown(added.email)} (confirmed)")
 
@@ -158,7 +185,7 @@ def import_(
         f"{len(report.invalid)} invalid, {report.suppressed} suppressed (erased), "
         f"{report.opted_out} unsubscribed in the file"
     )
-    for line, problem in report.invalid:
+    for line, problem in sorted(report.invalid + report.repeated):
         out.print(f"  line {line}: {shown(problem)}")
 
 
@@ -184,14 +211,13 @@ def export(status: StatusOption = None) -> None:
 def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -> None:
     """Delete a person's data; keep a hash so the address is never imported again."""
     settings = get_settings()
-    address = email.strip()
-    with contextlib.suppress(SubscriberError):  # an address that no longer validates: as given
-        address = _email(settings, email)
+    address = _as_stored(settings, email)
     with session_scope(open_engine(settings)) as session:
         found = subscribers.erase(session, address)
     what = "erased" if found else "was not on the list;"
     out.print(
-        f"{shown(address)} {what} suppressed: it will not be imported or added again unconfirmed"
+        f"{shown(address)} {what} suppressed: it will not be imported, nor added again without "
+        "--override-erasure"
     )
 
 
@@ -201,7 +227,7 @@ def show(email: Annotated[str, typer.Argument(help="The address to show.")]) -> 
     """Status, consent records and status history of one subscriber."""
     settings = get_settings()
     with Session(open_engine(settings)) as session:
-        found = subscribers.require(session, _email(settings, email))
+        found = subscribers.require(session, _as_stored(settings, email))
         consents, events = subscribers.history(session, found)
     out.print(f"{shown(found.email)}  {shown(found.name)}")
     out.print(f"status: {found.status}   since {_when(found.created_at)}")

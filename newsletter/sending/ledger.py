@@ -32,6 +32,7 @@ from newsletter.models import (
     subscriber_table,
     utcnow,
 )
+from newsletter.subscribers.address import sendable
 
 
 def worker_id() -> str:
@@ -119,7 +120,7 @@ def _create_live(session: Session, content: Content) -> Send:
         )
         .where(subscriber_table.c.status == SubscriberStatus.confirmed.value)
         .order_by(subscriber_table.c.id)
-    )
+    )  # one row per person: subscriber.email_key is unique (no one twice in a request)
     session.execute(
         delivery_table.insert().from_select(
             ["send_id", "subscriber_id", "status", "updated_at"], audience
@@ -318,10 +319,10 @@ def _split(rows: Sequence[Any]) -> tuple[list[Claimed], dict[str, list[int]]]:
             skipped.setdefault("erased before their batch", []).append(delivery_id)
         elif subscriber_id is not None and status != confirmed:
             skipped.setdefault(f"{status} before their batch", []).append(delivery_id)
+        elif (address := sendable(email or test_email)) is None:  # IDN domain: punycode
+            skipped.setdefault("not ASCII before the @: cannot be sent", []).append(delivery_id)
         else:
-            claimed.append(
-                Claimed(delivery_id, subscriber_id, email or test_email, name or "", key or "")
-            )
+            claimed.append(Claimed(delivery_id, subscriber_id, address, name or "", key or ""))
     return claimed, skipped
 
 

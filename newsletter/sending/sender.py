@@ -27,6 +27,7 @@ from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
 from newsletter.sending import ledger
 from newsletter.sending.ledger import Claimed, Content
 from newsletter.sending.retrying import with_retries
+from newsletter.subscribers.address import key_of
 from newsletter.subscribers.store import normalise_email
 from newsletter.subscribers.tokens import Tokens, unsubscribe_url
 from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
@@ -120,8 +121,12 @@ class Sender:
 
     def start_test(self, compiled: CompiledIssue, addresses: Sequence[str]) -> Send:
         """A [TEST] proof to ``addresses`` (anyone, subscribed or not; InvalidAddress if bad)."""
-        emails = [normalise_email(a, check_deliverability=False) for a in addresses]
-        return ledger.start_test(self.engine, content_of(compiled, test=True), emails)
+        emails: dict[str, str] = {}  # each person once: SendGrid refuses a request otherwise
+        for a in addresses:
+            emails.setdefault(key_of(a), normalise_email(a, check_deliverability=False))
+        return ledger.start_test(
+            self.engine, content_of(compiled, test=True), list(emails.values())
+        )
 
     def run(self, send: Send) -> Progress:
         """Deliver every pending row; raises SendError when the send had to stop."""

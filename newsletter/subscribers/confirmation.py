@@ -21,6 +21,7 @@ from newsletter.issues.build import org_context
 from newsletter.issues.compiler import compile_template, make_environment
 from newsletter.models import Subscriber
 from newsletter.subscribers import store
+from newsletter.subscribers.address import sendable
 from newsletter.subscribers.tokens import Tokens, confirm_url
 from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
 
@@ -56,6 +57,11 @@ class Confirmations:
             return self._compiled
 
     def message(self, subscriber: Subscriber) -> Message:
+        """The email to one subscriber, addressed in ASCII (an international domain in
+        punycode); DeliveryError for an address that has no ASCII form."""
+        address = sendable(subscriber.email)
+        if address is None:
+            raise DeliveryError(f"{subscriber.email!r} cannot be mailed: non-ASCII before the @")
         html, text = self.compiled()
         url = confirm_url(self.settings.base_url, self.tokens.confirm_token(subscriber.key))
         settings = self.settings
@@ -69,7 +75,7 @@ class Confirmations:
             categories=("confirmation",),
             recipients=[
                 Recipient(
-                    email=subscriber.email,
+                    email=address,
                     name=subscriber.name,
                     substitutions={URL_TOKEN: url},
                 )
@@ -86,14 +92,20 @@ def add_pending(
     name: str,
     consent: store.ConsentInfo,
     confirmations: Confirmations,
+    *,
+    override_erasure: bool = False,
 ) -> Subscriber:
     """Staff adding an address that has not agreed yet: pending, then the confirmation email.
 
     The address is added in its own transaction first; if the transport refuses the email it
-    stays pending and ConfirmationNotSent says so.
+    stays pending and ConfirmationNotSent says so. An erased address needs
+    ``override_erasure`` (see ``store.add``).
     """
     with session_scope(engine) as session:
-        added = store.add(session, email, name, confirmed=False, consent=consent)
+        added = store.add(
+            session, email, name, confirmed=False, consent=consent,
+            override_erasure=override_erasure,
+        )  # fmt: skip
     try:
         confirmations.send(added)
     except DeliveryError as exc:

@@ -28,8 +28,9 @@ from newsletter.models import (
     subscriber_table,
     utcnow,
 )
+from newsletter.subscribers.address import parse
 from newsletter.subscribers.status import Cause, initial, stamps
-from newsletter.subscribers.store import clean_name, email_hash, new_key, normalise_email
+from newsletter.subscribers.store import clean_name, email_hash, new_key
 
 CHUNK = 2000
 EMAIL_COLUMNS = ("email", "email address", "e mail", "e mail address", "mail")
@@ -42,11 +43,15 @@ EXPORT_COLUMNS = ("email", "name", "status", "created_at", "confirmed_at", "unsu
 
 @dataclass
 class ImportReport:
+    """What an import did. ``duplicates`` counts addresses already on the list and repeats
+    within the file; ``repeated`` lists the repeats (line, and why: the line it repeats)."""
+
     imported: int = 0
     duplicates: int = 0
     suppressed: int = 0
     opted_out: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    repeated: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -104,18 +109,21 @@ def import_csv(
 ) -> ImportReport:
     """Add the file's new addresses (pending, or confirmed with ``confirmed``).
 
-    Never touches an address already on the list (whatever its status) and never adds an
-    erased (suppressed) one.
+    Never touches an address already on the list (whatever its status or letter case), never
+    adds an erased (suppressed) one, and adds an address repeated in the file once (the
+    repeats are reported). A refused address (invalid, too long, non-ASCII before the @) is
+    reported with its line; the other rows are imported.
     """
     cause = Cause.import_confirmed if confirmed else Cause.import_
-    existing = set(session.exec(select(Subscriber.email)).all())
+    existing = set(session.exec(select(Subscriber.email_key)).all())
     suppressed = set(session.exec(select(Suppression.email_hash)).all())
     report = ImportReport()
-    batch: list[tuple[str, str]] = []
+    batch: list[tuple[str, str, str]] = []
+    lines: dict[str, int] = {}  # key -> the line that brought it, for this file's repeats
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
             for row in read_rows(path, stream):
-                _sort(row, report, existing, suppressed, batch)
+                _sort(row, report, existing, suppressed, lines, batch)
                 if len(batch) >= CHUNK:
                     _insert(session, batch, cause=cause, source=source)
                     progress(report.rows)
@@ -132,27 +140,36 @@ def _sort(
     report: ImportReport,
     existing: set[str],
     suppressed: set[str],
-    batch: list[tuple[str, str]],
+    lines: dict[str, int],
+    batch: list[tuple[str, str, str]],
 ) -> None:
     if row.opted_out:
         report.opted_out += 1
         return
     try:
-        email = normalise_email(row.email)
+        address = parse(row.email)
     except InvalidAddress as exc:
         report.invalid.append((row.line, str(exc)))
         return
-    if email in existing:
+    key = address.key
+    if key in lines:
         report.duplicates += 1
-    elif email_hash(email) in suppressed:
+        report.repeated.append(
+            (row.line, f"{address.email} repeats line {lines[key]} (letter case aside); skipped")
+        )
+    elif key in existing:
+        report.duplicates += 1
+    elif suppressed and email_hash(key) in suppressed:
         report.suppressed += 1
     else:
-        existing.add(email)
-        batch.append((email, clean_name(row.name)))
+        lines[key] = row.line
+        batch.append((address.email, key, clean_name(row.name)))
         report.imported += 1
 
 
-def _insert(session: Session, batch: list[tuple[str, str]], *, cause: Cause, source: str) -> None:
+def _insert(
+    session: Session, batch: list[tuple[str, str, str]], *, cause: Cause, source: str
+) -> None:
     """One chunk: the subscribers in one executemany, their consent and first status event
     each in one INSERT ... SELECT over the chunk's keys (no per-row round trips). The status,
     and confirmed_at, are what the table in subscribers/status.py gives a new address."""
@@ -163,9 +180,9 @@ def _insert(session: Session, batch: list[tuple[str, str]], *, cause: Cause, sou
     confirmed_at = stamps(status, now).get("confirmed_at")
     keys = [new_key() for _ in batch]
     people: list[dict[str, Any]] = [
-        {"key": key, "email": email, "name": name, "status": status.value, "created_at": now,
-         "confirmed_at": confirmed_at}
-        for key, (email, name) in zip(keys, batch, strict=True)
+        {"key": key, "email": email, "email_key": email_key, "name": name,
+         "status": status.value, "created_at": now, "confirmed_at": confirmed_at}
+        for key, (email, email_key, name) in zip(keys, batch, strict=True)
     ]  # fmt: skip
     connection = session.connection()
     connection.execute(sa.insert(subscriber_table), people)

@@ -10,6 +10,7 @@ Functions take a Session and leave committing to the caller (``db.session_scope`
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +18,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, func, select
 
 from newsletter.db import session_scope
 from newsletter.errors import (
     ConfirmationNotSent,
-    InvalidAddress,
     SubscriberError,
     TokenError,
     UnknownSubscriber,
@@ -38,23 +37,21 @@ from newsletter.models import (
     subscriber_table,
     utcnow,
 )
+from newsletter.subscribers.address import key_of, parse
 from newsletter.subscribers.status import Cause, move
 from newsletter.transports.base import DeliveryError
 
 RESEND_AFTER = timedelta(hours=1)
 NAME_MAX = 200
+OVERRIDE_SOURCE = "added by staff over an erasure (--override-erasure): the person agreed again"
 Status = SubscriberStatus
+log = logging.getLogger("newsletter.subscribers")
 
 
 def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
-    """Trimmed, domain lower-cased (email-validator's normalised form); InvalidAddress if bad."""
-    text = raw.strip()
-    if not text:
-        raise InvalidAddress("Please enter your email address.")
-    try:
-        return str(validate_email(text, check_deliverability=check_deliverability).normalized)
-    except EmailNotValidError as exc:
-        raise InvalidAddress(f"{text!r} is not a valid email address: {exc}") from exc
+    """Trimmed, domain lower-cased (email-validator's normalised form); InvalidAddress if bad:
+    too long (over 254 characters), not an address, or a non-ASCII part before the @."""
+    return parse(raw, check_deliverability=check_deliverability).email
 
 
 def clean_name(raw: str) -> str:
@@ -65,8 +62,9 @@ def clean_name(raw: str) -> str:
 
 
 def email_hash(email: str) -> str:
-    """What a suppression entry keeps of an erased address."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+    """What a suppression entry keeps of an erased address: a SHA-256 of its key (which is the
+    address lower-cased, the form these hashes always had)."""
+    return hashlib.sha256(key_of(email).encode("utf-8")).hexdigest()
 
 
 def new_key() -> str:
@@ -82,7 +80,17 @@ class ConsentInfo:
 
 
 def find(session: Session, email: str) -> Subscriber | None:
-    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+    """The subscriber with this address, whatever its letter case (by ``email_key``)."""
+    return session.exec(select(Subscriber).where(Subscriber.email_key == key_of(email))).first()
+
+
+def suppressed(session: Session, email: str) -> bool:
+    """Whether the address was erased (and has not signed up and confirmed since)."""
+    digest = email_hash(email)
+    return (
+        session.exec(select(Suppression.id).where(Suppression.email_hash == digest)).first()
+        is not None
+    )
 
 
 def by_key(session: Session, key: str) -> Subscriber:
@@ -131,7 +139,9 @@ def subscribe(
         subscriber_table.c.status,
         subscriber_table.c.confirmation_sent_at,
     )
-    found = connection.execute(sa.select(*columns).where(subscriber_table.c.email == email)).first()
+    key = key_of(email)
+    where = subscriber_table.c.email_key == key
+    found = connection.execute(sa.select(*columns).where(where)).first()
     if found is None:
         return _insert_pending(session, email, name, consent, now)
     last_sent = found.confirmation_sent_at
@@ -151,7 +161,12 @@ def _insert_pending(
     session: Session, email: str, name: str, consent: ConsentInfo, now: datetime
 ) -> Subscriber:
     person = Subscriber(
-        key=new_key(), email=email, name=clean_name(name), created_at=now, confirmation_sent_at=now
+        key=new_key(),
+        email=email,
+        email_key=key_of(email),
+        name=clean_name(name),
+        created_at=now,
+        confirmation_sent_at=now,
     )
     move(session, person, Cause.signup, "signup", now)
     record_consent(session, person.id, consent, now)
@@ -167,12 +182,16 @@ def signup(
 ) -> None:
     """``subscribe`` in its own transaction, then the confirmation email if one is due.
 
-    If the transport refuses the email, the address may ask again at once (ConfirmationNotSent).
+    ``email`` is validated first (``normalise_email``), so nothing is written for an address
+    that cannot be mailed. If the email cannot be sent, for whatever reason, nothing of this
+    signup is left half-done: a subscriber it created is removed again, an existing one may ask
+    again at once, and ConfirmationNotSent says so (the web app answers 503, never 500).
     """
     for attempt in (1, 2):
         try:
+            now = utcnow()
             with session_scope(engine) as session:
-                due = subscribe(session, email, name, consent, utcnow())
+                due = subscribe(session, email, name, consent, now)
             break
         except sa.exc.IntegrityError:  # the same new address signed up twice at once
             if attempt == 2:
@@ -181,14 +200,27 @@ def signup(
         return
     try:
         send_confirmation(due)
-    except DeliveryError as exc:
-        with session_scope(engine) as session:
+    except Exception as exc:  # a transport's DeliveryError, or anything it did not foresee
+        if not isinstance(exc, DeliveryError):
+            log.exception("the confirmation email to subscriber %s failed", due.id)
+        _undo(engine, due, created=due.created_at == now)
+        raise ConfirmationNotSent(f"the confirmation email could not be sent: {exc}") from exc
+
+
+def _undo(engine: sa.Engine, due: Subscriber, *, created: bool) -> None:
+    """After a confirmation email that did not go out: forget a subscriber the signup created
+    (with its consent record and event), or let an existing one ask again at once."""
+    with session_scope(engine) as session:
+        if not created:
             session.execute(
                 sa.update(Subscriber)
                 .where(col(Subscriber.id) == due.id)
                 .values(confirmation_sent_at=None)
             )
-        raise ConfirmationNotSent(f"the confirmation email could not be sent: {exc}") from exc
+            return
+        session.execute(sa.delete(Consent).where(col(Consent.subscriber_id) == due.id))
+        session.execute(sa.delete(StatusEvent).where(col(StatusEvent.subscriber_id) == due.id))
+        session.execute(sa.delete(Subscriber).where(col(Subscriber.id) == due.id))
 
 
 def latest_change(session: Session, subscriber: Subscriber) -> datetime | None:
@@ -239,15 +271,40 @@ def resubscribe(session: Session, key: str, now: datetime) -> tuple[Subscriber, 
 
 
 def add(
-    session: Session, email: str, name: str, *, confirmed: bool, consent: ConsentInfo
+    session: Session,
+    email: str,
+    name: str,
+    *,
+    confirmed: bool,
+    consent: ConsentInfo,
+    override_erasure: bool = False,
 ) -> Subscriber:
-    """Staff adding one address; an existing address is left as it is."""
+    """Staff adding one address; an existing address (in any letter case) is left as it is.
+
+    An erased (suppressed) address is refused unless ``override_erasure``: the person agreed
+    again, so the suppression entry is removed and the consent recorded says it was an override.
+    """
     if find(session, email) is not None:
         raise SubscriberError(f"{email} is already on the list (see: newsletter subscribers show)")
+    if suppressed(session, email):
+        if not override_erasure:
+            raise SubscriberError(
+                f"{email} was erased and is suppressed; add it again only with the person's new "
+                "consent: --override-erasure"
+            )
+        session.execute(
+            sa.delete(Suppression).where(col(Suppression.email_hash) == email_hash(email))
+        )
+        consent = ConsentInfo(
+            f"{OVERRIDE_SOURCE}; {consent.source}", consent.ip, consent.user_agent,
+            consent.text_version,
+        )  # fmt: skip
     now = utcnow()
-    subscriber = Subscriber(key=new_key(), email=email, name=clean_name(name), created_at=now)
+    subscriber = Subscriber(
+        key=new_key(), email=email, email_key=key_of(email), name=clean_name(name), created_at=now
+    )
     cause = Cause.add_confirmed if confirmed else Cause.add
-    move(session, subscriber, cause, "added by staff", now)
+    move(session, subscriber, cause, f"added by staff{' over an erasure' * override_erasure}", now)
     record_consent(session, subscriber.id, consent, now)
     return subscriber
 
