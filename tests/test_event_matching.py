@@ -182,7 +182,7 @@ FIELDS = (
     "event", "sg_event_id", "email", "timestamp", "send_id", "subscriber_id", "sg_message_id",
     "reason", "response", "type", "status", "sg_machine_open",
 )  # fmt: skip
-ODD = (
+ODD: tuple[Any, ...] = (
     None, True, False, 0, -1, 7, 2**63, -(10**30), 10**40, 1.5, -0.0, 1e308, "", " ", "bounce",
     "spamreport", "²", "١٢", "9" * 40, "\x00", "\ud800", "a" * 5000, "4.2.0", "blocked",
     "x@example.org", "123", ["bounce"], {"event": "bounce"}, [], {},

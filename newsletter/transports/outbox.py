@@ -108,7 +108,7 @@ class OutboxTransport:
                     continue
                 with contextlib.suppress(FileNotFoundError):
                     if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        os.unlink(entry.path)
+                        Path(entry.path).unlink()
 
     def build(self, message: Message, recipient: Recipient) -> MimeMessage:
         """The RFC 5322 message for one recipient; DeliveryError on a header with CR/LF.
@@ -158,10 +158,10 @@ def _write_whole(target: Path, data: bytes) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        os.replace(temporary, target)
+        temporary.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
+            temporary.unlink()
         raise
 
 
@@ -183,9 +183,12 @@ def _write_error(exc: OSError, target: Path, done: int | None) -> DeliveryError:
     batch of a send (whose messages are written once), None otherwise."""
     kept = "" if done is None else f"; {done} messages already written will not be written twice"
     if exc.errno in DISK_FULL:
-        why = "file size limit reached" if exc.errno == errno.EFBIG else "disk full"
         again = "run the same command again" if done is not None else "try again"
-        return DeliveryError(f"{why} writing {target}: free space and {again}{kept}", fatal=True)
+        if exc.errno == errno.EFBIG:
+            what = f"file size limit reached writing {target}: raise it (ulimit -f) and {again}"
+        else:
+            what = f"disk full writing {target}: free space and {again}"
+        return DeliveryError(what + kept, fatal=True)
     return DeliveryError(f"cannot write {target}: {exc.strerror or exc}{kept}", retryable=True)
 
 

@@ -88,7 +88,7 @@ def test_export_then_import_gives_back_the_same_addresses_and_names(store, tmp_p
     assert code == 0, err
     with store.connect() as connection:
         query = sa.select(subscriber_table.c.email, subscriber_table.c.name)
-        found = {email: name for email, name in connection.execute(query)}
+        found = {row.email: row.name for row in connection.execute(query)}
     # import tidies control characters in names (clean_name): the tab and CR names lose them
     expected = {e: " ".join(n.split()) for e, n in HOSTILE.items()}
     assert found == expected
