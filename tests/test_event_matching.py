@@ -20,8 +20,8 @@ from sqlmodel import Session, select
 
 from newsletter import db
 from newsletter.config import Settings
-from newsletter.models import Delivery, Subscriber
-from newsletter.sending import events, ledger
+from newsletter.models import Delivery, Subscriber, subscriber_table, utcnow
+from newsletter.sending import events, ledger, matching
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
 from newsletter.transports.outbox import OutboxTransport
@@ -185,7 +185,8 @@ FIELDS = (
 ODD: tuple[Any, ...] = (
     None, True, False, 0, -1, 7, 2**63, -(10**30), 10**40, 1.5, -0.0, 1e308, "", " ", "bounce",
     "spamreport", "²", "١٢", "9" * 40, "\x00", "\ud800", "a" * 5000, "4.2.0", "blocked",
-    "x@example.org", "123", ["bounce"], {"event": "bounce"}, [], {},
+    "x@example.org", "123", ["bounce"], {"event": "bounce"}, [], {}, "a@xn--zz.de",
+    "a@xn--9999999999.de", "a@xn--é.de", "@xn--", "a@b@xn--mnchen-3ya.de",
 )  # fmt: skip
 
 
@@ -217,6 +218,7 @@ def test_parse_event_is_total_over_generated_junk():
             assert number is None or (isinstance(number, int) and 0 <= number < 10**18)
         assert isinstance(parsed.timestamp, int) and isinstance(parsed.message_id, str)
         stored = parsed.sg_event_id + parsed.email + parsed.reason + parsed.message_id
+        matching.address_key(parsed.email)  # what matching does with it never raises either
         assert "\x00" not in stored and stored.encode("utf-8")  # any database can store it
         assert parsed.delivery_status is not None or parsed.kind not in events.DELIVERY_EVENTS
     assert kinds > 1000  # the generator does reach whole events too
@@ -262,3 +264,27 @@ def test_signed_junk_is_ignored_and_changes_nothing(hook):
     answer = hook.post(junk)
     assert hook.statuses() == before
     assert answer["received"] == len(junk) and answer["subscribers"] == 0
+
+
+def test_an_international_domain_matches_in_its_ascii_form(hook):
+    """A send hands SendGrid the ASCII form of a domain stored as typed; its events carry that."""
+    now = utcnow()
+    with hook.engine.begin() as connection:
+        connection.execute(
+            subscriber_table.insert(),
+            [{"key": "k" * 32, "email": "Dee@münchen.de", "name": "", "status": "confirmed",
+              "created_at": now, "confirmed_at": now}],
+        )  # fmt: skip
+    send_id, sent = live_send(hook.engine)
+    subscriber_id, message_id = sent["Dee@münchen.de"]
+    ids = {"send_id": str(send_id), "subscriber_id": str(subscriber_id)}
+    answer = hook.post(
+        [
+            for_delivery("delivered", message_id, "dee@xn--mnchen-3ya.de"),
+            event("spamreport", "DEE@XN--MNCHEN-3YA.DE", **ids),
+        ]
+    )
+    assert answer["unmatched"] == 0
+    assert hook.status("Dee@münchen.de") == "complained"
+    assert matching.address_key("dee@xn--strae-oqa.de") == matching.address_key("Dee@Straße.de")
+    assert matching.address_key("x@xn--zz.de") == "x@xn--zz.de"  # not punycode: as is

@@ -4,14 +4,14 @@
 few bulk queries whatever the batch size. Each ``sg_event_id`` is applied once (SendGrid retries
 for 24 h); events without one, of unknown types, or for messages we never sent change nothing.
 
-An event changes only what we sent: it acts through the Delivery of ours it matches, by the
-custom_args every send puts on its messages (``send_id`` + ``subscriber_id``) or by
-``sg_message_id`` (the batch's X-Message-Id first), and only when the event's address is the one
-that delivery went to (case-insensitively). Anything else (only a subscriber id, an id reused
-after an erasure, another address) is unmatched and changes nothing. ``parse_event`` takes any
-JSON value and never raises. A Delivery's status only moves forward (accepted < deferred <
-delivered < soft_bounced < bounced, dropped), so events may come in any order. An ``uncertain``
-row that gets any event is settled: SendGrid had it, and ``settled_at`` records when we learnt so.
+An event changes only what we sent: it acts only through the Delivery of ours it matches
+(``matching.py``: send id + subscriber id, or message id, and always the address that delivery
+went to). Anything else (only a subscriber id, an id reused after an erasure, another address)
+is unmatched and changes nothing. ``parse_event`` takes any JSON value and never raises.
+
+A Delivery's status only moves forward (accepted < deferred < delivered < soft_bounced <
+bounced, dropped), so events may come in any order. An ``uncertain`` row that gets any event is
+settled: SendGrid had it, and ``settled_at`` records when we learnt so.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from newsletter.models import (
     Subscriber,
     delivery_table,
     send_table,
-    subscriber_table,
     webhook_event_table,
 )
+from newsletter.sending.matching import Found, match
 from newsletter.subscribers.status import Cause, move
 
 Status = DeliveryStatus
@@ -208,74 +208,6 @@ def _fresh(session: Session, events: list[Event], now: datetime) -> list[Event]:
     rows = [{"sg_event_id": i, "received_at": now} for i in first]
     new = set(session.execute(statement, rows).scalars()) if rows else set()
     return [e for i, e in first.items() if i in new]
-
-
-Found = tuple[int, int, int | None, str]  # delivery id, send id, subscriber id, status
-_FOUND = (  # a Found, and the address that delivery went to (a test send keeps its own)
-    delivery_table.c.id,
-    delivery_table.c.send_id,
-    delivery_table.c.subscriber_id,
-    delivery_table.c.status,
-    sa.func.coalesce(subscriber_table.c.email, delivery_table.c.email),
-)
-_JOINED = delivery_table.outerjoin(
-    subscriber_table, delivery_table.c.subscriber_id == subscriber_table.c.id
-)
-
-
-def _address(value: object) -> str:
-    """An address as events are matched on it: case and surrounding spaces ignored."""
-    return str(value or "").strip().lower()
-
-
-def _by_custom_args(session: Session, events: list[Event]) -> dict[tuple[int, int, str], Found]:
-    wanted: dict[int, set[int]] = defaultdict(set)
-    for e in events:
-        if e.send_id is not None and e.subscriber_id is not None:
-            wanted[e.send_id].add(e.subscriber_id)
-    found: dict[tuple[int, int, str], Found] = {}
-    for send_id, people in wanted.items():
-        for chunk in _chunks(sorted(people)):
-            query = (
-                sa.select(*_FOUND)
-                .select_from(_JOINED)
-                .where(
-                    delivery_table.c.send_id == send_id, delivery_table.c.subscriber_id.in_(chunk)
-                )
-            )
-            for row in session.execute(query):
-                found[(send_id, row[2], _address(row[4]))] = (row[0], row[1], row[2], row[3])
-    return found
-
-
-def _by_message_id(session: Session, message_ids: set[str]) -> dict[tuple[str, str], Found]:
-    found: dict[tuple[str, str], Found] = {}
-    for chunk in _chunks(sorted(message_ids)):
-        query = (
-            sa.select(*_FOUND, delivery_table.c.message_id)
-            .select_from(_JOINED)
-            .where(delivery_table.c.message_id.in_(chunk))
-        )
-        for row in session.execute(query):
-            found[(row[5], _address(row[4]))] = (row[0], row[1], row[2], row[3])
-    return found
-
-
-def match(session: Session, events: list[Event]) -> list[Found | None]:
-    """The Delivery of each event, or None: send id + subscriber id, else message id, and
-    either way only when the event's address is the one that delivery went to."""
-    by_args = _by_custom_args(session, events)
-    rest = {e.message_id for e in events if e.message_id}
-    by_message = _by_message_id(session, rest) if rest else {}
-    return [
-        (
-            by_args.get((e.send_id or 0, e.subscriber_id or 0, address))
-            or by_message.get((e.message_id, address))
-        )
-        if (address := _address(e.email))
-        else None
-        for e in events
-    ]
 
 
 def _update_deliveries(
