@@ -1,6 +1,10 @@
 """One live send of the sample issue to N generated subscribers through SendGridTransport.
 
-    python bench/send.py [N] [--runs R] [--database-url URL]
+    python bench/send.py [N] [--runs R] [--database-url URL] [--transport outbox]
+
+With ``--transport outbox`` the messages are written as .eml files (each one fsynced and
+renamed into place, exactly once per recipient) into a temporary folder instead, and no fake
+SendGrid is started; "time in transport calls" is then building and writing the files.
 
 The validating fake SendGrid runs in its own process on loopback (tests/fake_sendgrid.py), so
 its JSON parsing and schema validation do not share our interpreter. Prints, per run and as
@@ -78,13 +82,19 @@ def _cpu() -> float:
 
 
 def one_run(
-    count: int, database_url: str | None, fake_url: str, api_key: str, concurrency: int
+    count: int,
+    database_url: str | None,
+    fake_url: str,
+    api_key: str,
+    concurrency: int,
+    outbox: bool = False,
 ) -> dict[str, float]:
     from newsletter import db
     from newsletter.config import Settings
     from newsletter.issues.build import build_issue, sync_markdown
     from newsletter.sending.sender import Sender, SendOptions
     from newsletter.subscribers.tokens import Tokens
+    from newsletter.transports.outbox import OutboxTransport
     from newsletter.transports.sendgrid import SendGridTransport
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +116,12 @@ def one_run(
         sync_markdown(settings, engine)
         _subscribers(engine, count)
         compiled = build_issue(settings, engine, "2016-q3").compiled
-        transport = TimedTransport(SendGridTransport(api_key, host=fake_url, timeout=60))
+        inner: Transport = (
+            OutboxTransport(Path(tmp) / "outbox")
+            if outbox
+            else SendGridTransport(api_key, host=fake_url, timeout=60)
+        )
+        transport = TimedTransport(inner)
         options = SendOptions.from_settings(settings)
         sender = Sender(engine, transport, Tokens.from_settings(settings), options)
         start, cpu = time.perf_counter(), _cpu()
@@ -133,7 +148,15 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default=None, help="e.g. a PostgreSQL URL (tables are dropped!)"
     )
+    parser.add_argument("--transport", choices=("sendgrid", "outbox"), default="sendgrid")
     args = parser.parse_args()
+    if args.transport == "outbox":
+        runs = [
+            one_run(args.count, args.database_url, "", "", args.concurrency, outbox=True)
+            for _ in range(args.runs)
+        ]
+        report(args, runs, "writing the .eml files")
+        return
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
     api_key = "SG.bench-key.for-the-fake"
     fake = subprocess.Popen(
@@ -155,27 +178,33 @@ def main() -> None:
     fake_url = fake.stdout.readline().strip()
     results = []
     try:
-        for run in range(args.runs):
-            result = one_run(args.count, args.database_url, fake_url, api_key, args.concurrency)
-            results.append(result)
-            print(
-                f"run {run + 1}: {result['wall']:.2f} s, {result['rate']:,.0f} recipients/s, "
-                f"our process's CPU {result['cpu']:.2f} s, in transport calls {result['http']:.2f} s, "
-                f"peak RSS {result['rss_mb']:.0f} MB"
+        for _ in range(args.runs):
+            results.append(
+                one_run(args.count, args.database_url, fake_url, api_key, args.concurrency)
             )
     finally:
         fake.stdin.close()
         fake.wait(timeout=60)
+    report(args, results, "HTTP + the fake's validation")
+
+
+def report(args: argparse.Namespace, results: list[dict[str, float]], transport: str) -> None:
+    for run, result in enumerate(results, 1):
+        print(
+            f"run {run}: {result['wall']:.2f} s, {result['rate']:,.0f} recipients/s, "
+            f"our process's CPU {result['cpu']:.2f} s, in transport calls {result['http']:.2f} s, "
+            f"peak RSS {result['rss_mb']:.0f} MB"
+        )
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in results)
 
     backend = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"send of {args.count:,} recipients ({backend}, batches of 1000, {args.concurrency} "
-        f"workers), median of {args.runs}: {median('wall'):.2f} s, "
+        f"send of {args.count:,} recipients through {args.transport} ({backend}, batches of "
+        f"1000, {args.concurrency} workers), median of {args.runs}: {median('wall'):.2f} s, "
         f"{median('rate'):,.0f} recipients/s; our process's CPU {median('cpu'):.2f} s; "
-        f"time in transport calls (HTTP + the fake's validation, summed over workers) "
+        f"time in transport calls ({transport}, summed over workers) "
         f"{median('http'):.2f} s; "
         f"peak RSS {max(r['rss_mb'] for r in results):.0f} MB"
     )

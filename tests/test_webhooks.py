@@ -279,12 +279,14 @@ def test_group_resubscribe_restores_only_who_had_been_confirmed(hook):
         )
         subscribers.unsubscribe(session, never.key, "test", utcnow())
         session.commit()
-    hook.post([event("group_unsubscribe", "reader0@example.net", asm_group_id=10)])
+    send_id, sent = live_send(hook.engine)  # events act through a delivery of ours
+    ids = {"send_id": str(send_id), "subscriber_id": str(sent["reader0@example.net"][0])}
+    hook.post([event("group_unsubscribe", "reader0@example.net", asm_group_id=10, **ids)])
     assert hook.person("reader0@example.net").status == "unsubscribed"
     hook.post(
         [
-            event("group_resubscribe", e, asm_group_id=10)
-            for e in ("reader0@example.net", "never@example.net")
+            event("group_resubscribe", "reader0@example.net", asm_group_id=10, **ids),
+            event("group_resubscribe", "never@example.net", asm_group_id=10),  # sent nothing
         ]
     )
     assert hook.person("reader0@example.net").status == "confirmed"
@@ -294,14 +296,19 @@ def test_group_resubscribe_restores_only_who_had_been_confirmed(hook):
 def test_opens_and_clicks_are_counted_per_send_with_machine_opens_apart(hook, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_TRACK_ENGAGEMENT", "true")
     add_confirmed(hook.engine, 2)
-    send_id, _ = live_send(hook.engine)
-    ids = {"send_id": str(send_id)}
+    send_id, sent = live_send(hook.engine)
+
+    def ids(email: str) -> dict[str, str]:
+        return {"send_id": str(send_id), "subscriber_id": str(sent[email][0])}
+
+    r0, r1 = "reader0@example.net", "reader1@example.net"
     hook.post(
         [
-            event("open", "reader0@example.net", **ids, sg_machine_open=False),
-            event("open", "reader1@example.net", **ids, sg_machine_open=True),
-            event("open", "reader1@example.net", **ids),
-            event("click", "reader0@example.net", **ids, url="https://example.org/"),
+            event("open", r0, **ids(r0), sg_machine_open=False),
+            event("open", r1, **ids(r1), sg_machine_open=True),
+            event("open", r1, **ids(r1)),
+            event("click", r0, **ids(r0), url="https://example.org/"),
+            event("open", r0, send_id=str(send_id)),  # no delivery of ours: not counted
         ]
     )
     row = hook.report(engagement=True)
@@ -341,11 +348,13 @@ def test_verification_off_accepts_unsigned_events_and_warns(project, database_ur
     engine = db.make_engine(database_url)
     db.ensure_schema(engine)
     add_confirmed(engine, 1)
+    send_id, sent = live_send(engine)
     caplog.set_level(logging.WARNING, logger="newsletter.webhooks")
     app = _app(engine, project, sendgrid_webhook_verify=False, sendgrid_webhook_public_key="")
     assert "sendgrid_webhook_verify is off" in caplog.text
     caplog.clear()
-    body = json.dumps([event("unsubscribe", "reader0@example.net")]).encode()
+    ids = {"send_id": str(send_id), "subscriber_id": str(sent["reader0@example.net"][0])}
+    body = json.dumps([event("unsubscribe", "reader0@example.net", **ids)]).encode()
     with served(app) as url:
         answer = httpx.post(f"{url}/webhooks/sendgrid", content=body, timeout=60, trust_env=False)
     assert answer.status_code == 200

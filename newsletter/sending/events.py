@@ -4,11 +4,14 @@
 few bulk queries whatever the batch size. Each ``sg_event_id`` is applied once (SendGrid retries
 for 24 h); events without one, of unknown types, or for messages we never sent change nothing.
 
-A Delivery is found through the custom_args every send puts on its messages (``send_id``,
-``subscriber_id``), else through ``sg_message_id``, which starts with the X-Message-Id of the
-batch, plus the address. Its status only moves forward (accepted < deferred < delivered <
-soft_bounced < bounced, dropped), so events may come in any order. An ``uncertain`` row that gets
-any event is settled: SendGrid had it, and ``settled_at`` records when we learnt so.
+An event changes only what we sent: it acts only through the Delivery of ours it matches
+(``matching.py``: send id + subscriber id, or message id, and always the address that delivery
+went to). Anything else (only a subscriber id, an id reused after an erasure, another address)
+is unmatched and changes nothing. ``parse_event`` takes any JSON value and never raises.
+
+A Delivery's status only moves forward (accepted < deferred < delivered < soft_bounced <
+bounced, dropped), so events may come in any order. An ``uncertain`` row that gets any event is
+settled: SendGrid had it, and ``settled_at`` records when we learnt so.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from newsletter.models import (
     Subscriber,
     delivery_table,
     send_table,
-    subscriber_table,
     webhook_event_table,
 )
+from newsletter.sending.matching import Found, match
 from newsletter.subscribers.status import Cause, move
 
 Status = DeliveryStatus
@@ -130,20 +133,39 @@ class Applied:
 
 
 def _int(value: Any) -> int | None:
-    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    """A non-negative id or time below 10**18, as a JSON number or a string of ASCII digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 10**18 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
 
 
 def _text(value: Any, limit: int = 200) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    """A string field, cut to ``limit``; "" when it is not a string a database can store (a
+    NUL, a lone surrogate: PostgreSQL refuses both)."""
+    if not isinstance(value, str) or "\x00" in value:
+        return ""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return ""
+    return value[:limit]
 
 
 def parse_event(item: Any) -> Event | None:
-    """One element of the array, or None when it is not an event we act on."""
+    """One element of the array, or None when it is not an event we act on. Total: any value
+    (a list for ``event``, a number for ``email``, nesting) gives an Event or None, never an
+    exception; a field of the wrong type counts as missing."""
     if not isinstance(item, dict):
         return None
     kind, event_id = item.get("event"), item.get("sg_event_id")
-    if kind not in KNOWN or not isinstance(event_id, str) or not 0 < len(event_id) <= 100:
+    if not isinstance(kind, str) or kind not in KNOWN:
+        return None
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 100 or not _text(event_id):
         return None
     smtp_status = _text(item.get("status"), 20)
     return Event(
@@ -154,7 +176,7 @@ def parse_event(item: Any) -> Event | None:
         send_id=_int(item.get("send_id")),
         subscriber_id=_int(item.get("subscriber_id")),
         message_id=_text(item.get("sg_message_id"), 300).partition(".")[0],
-        reason=_text(item.get("reason") or item.get("response")),
+        reason=_text(item.get("reason")) or _text(item.get("response")),
         soft=kind == "bounce" and (item.get("type") == "blocked" or smtp_status.startswith("4")),
         machine_open=item.get("sg_machine_open") is True,
     )
@@ -186,65 +208,6 @@ def _fresh(session: Session, events: list[Event], now: datetime) -> list[Event]:
     rows = [{"sg_event_id": i, "received_at": now} for i in first]
     new = set(session.execute(statement, rows).scalars()) if rows else set()
     return [e for i, e in first.items() if i in new]
-
-
-Found = tuple[int, int, int | None, str]  # delivery id, send id, subscriber id, status
-
-
-def _by_custom_args(session: Session, events: list[Event]) -> dict[tuple[int, int], Found]:
-    wanted: dict[int, set[int]] = defaultdict(set)
-    for e in events:
-        if e.send_id is not None and e.subscriber_id is not None:
-            wanted[e.send_id].add(e.subscriber_id)
-    found: dict[tuple[int, int], Found] = {}
-    for send_id, people in wanted.items():
-        for chunk in _chunks(sorted(people)):
-            query = sa.select(
-                delivery_table.c.id,
-                delivery_table.c.send_id,
-                delivery_table.c.subscriber_id,
-                delivery_table.c.status,
-            ).where(delivery_table.c.send_id == send_id, delivery_table.c.subscriber_id.in_(chunk))
-            for row in session.execute(query):
-                found[(send_id, row[2])] = (row[0], row[1], row[2], row[3])
-    return found
-
-
-def _by_message_id(session: Session, message_ids: set[str]) -> dict[tuple[str, str], Found]:
-    address = sa.func.coalesce(subscriber_table.c.email, delivery_table.c.email)
-    found: dict[tuple[str, str], Found] = {}
-    for chunk in _chunks(sorted(message_ids)):
-        query = (
-            sa.select(
-                delivery_table.c.id,
-                delivery_table.c.send_id,
-                delivery_table.c.subscriber_id,
-                delivery_table.c.status,
-                delivery_table.c.message_id,
-                address,
-            )
-            .select_from(
-                delivery_table.outerjoin(
-                    subscriber_table, delivery_table.c.subscriber_id == subscriber_table.c.id
-                )
-            )
-            .where(delivery_table.c.message_id.in_(chunk))
-        )
-        for row in session.execute(query):
-            found[(row[4], str(row[5]).lower())] = (row[0], row[1], row[2], row[3])
-    return found
-
-
-def match(session: Session, events: list[Event]) -> list[Found | None]:
-    """The Delivery of each event, or None."""
-    by_args = _by_custom_args(session, events)
-    rest = {e.message_id for e in events if e.message_id}
-    by_message = _by_message_id(session, rest) if rest else {}
-    return [
-        by_args.get((e.send_id or 0, e.subscriber_id or 0))
-        or by_message.get((e.message_id, e.email.lower()))
-        for e in events
-    ]
 
 
 def _update_deliveries(
@@ -282,10 +245,9 @@ def _update_deliveries(
 def _count_engagement(session: Session, events: list[Event], found: list[Found | None]) -> None:
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for event, hit in zip(events, found, strict=True):
-        send_id = hit[1] if hit else event.send_id
-        if event.kind in ENGAGEMENT and send_id is not None:
+        if event.kind in ENGAGEMENT and hit is not None:
             name = "clicks" if event.kind == "click" else "opens"
-            counts[send_id]["machine_opens" if event.machine_open else name] += 1
+            counts[hit[1]]["machine_opens" if event.machine_open else name] += 1
     for send_id, names in counts.items():
         values = {name: send_table.c[name] + n for name, n in names.items()}
         session.execute(send_table.update().where(send_table.c.id == send_id).values(**values))
@@ -294,28 +256,22 @@ def _count_engagement(session: Session, events: list[Event], found: list[Found |
 def _people(
     session: Session, events: list[Event], found: list[Found | None]
 ) -> list[tuple[Event, Subscriber]]:
-    """(event, subscriber) for every event that may change a subscriber, oldest first."""
+    """(event, subscriber) for every event that may change a subscriber, oldest first: only
+    through the delivery it matched (an event without one, or for a test proof, changes
+    nobody)."""
     wanted = [
-        (e, (hit[2] if hit else None) or e.subscriber_id)
+        (e, hit[2])
         for e, hit in zip(events, found, strict=True)
-        if e.cause is not None or e.soft
+        if hit is not None and hit[2] is not None and (e.cause is not None or e.soft)
     ]
-    ids = sorted({i for _, i in wanted if i is not None})
-    emails = sorted({e.email for e, i in wanted if i is None and e.email})
     by_id: dict[int, Subscriber] = {}
-    by_email: dict[str, Subscriber] = {}
-    for chunk in _chunks(ids):
+    for chunk in _chunks(sorted({i for _, i in wanted})):
         by_id.update(
             (s.id, s)
             for s in session.exec(select(Subscriber).where(col(Subscriber.id).in_(chunk)))
             if s.id
         )
-    for chunk in _chunks(emails):
-        by_email.update(
-            (s.email, s)
-            for s in session.exec(select(Subscriber).where(col(Subscriber.email).in_(chunk)))
-        )
-    pairs = [(e, by_id.get(i) if i else by_email.get(e.email)) for e, i in wanted]
+    pairs = [(e, by_id.get(i)) for e, i in wanted]
     return sorted(((e, s) for e, s in pairs if s is not None), key=lambda p: p[0].timestamp)
 
 
@@ -360,6 +316,11 @@ def apply(session: Session, events: list[Event], policy: Policy, now: datetime) 
     found = match(session, fresh)
     result.applied = len(fresh)
     result.unmatched = sum(1 for hit in found if hit is None)
+    if result.unmatched:
+        result.notes.append(
+            f"{result.unmatched} events matched no delivery of ours (send, subscriber and "
+            "address, or message id and address) and changed nothing"
+        )
     result.deliveries, result.settled = _update_deliveries(session, fresh, found, now)
     session.flush()
     if policy.track_engagement:

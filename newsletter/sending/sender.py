@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -249,7 +249,14 @@ class Sender:
             substitutions=substitutions,
             headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": ONE_CLICK},
             custom_args=custom_args,
+            delivery_key=delivery_key(send, claimed.delivery_id),
         )
+
+
+def delivery_key(send: Send, delivery_id: int) -> str:
+    """The same on every run of a send: the outbox names its file by it and writes it once.
+    The start time keeps keys apart when a database is started afresh beside an old outbox."""
+    return f"{send.started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-send{send.id}-delivery{delivery_id}"
 
 
 def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:

@@ -4,6 +4,12 @@ Columns are found by header name, case and punctuation ignored: ``email`` / ``Em
 / ``e-mail``; ``name`` or ``First Name`` + ``Last Name``. Mailchimp's unsubscribed and cleaned
 exports carry ``UNSUB_TIME`` / ``CLEAN_TIME``: such rows are never imported as subscribers.
 An import is one transaction: it all lands, or (on a database error) nothing does.
+
+The export is safe to open in a spreadsheet: a cell that would start with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return (a formula to Excel or LibreOffice) gets a leading apostrophe,
+as OWASP advises against CSV injection, and so does one that already starts with apostrophes
+before such a character. Import takes exactly that apostrophe off again, so an exported file
+imports back to the same addresses and names.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ FIRST_COLUMNS = ("first name", "fname", "given name")
 LAST_COLUMNS = ("last name", "lname", "surname", "family name")
 OPTED_OUT_COLUMNS = ("unsub time", "clean time")
 EXPORT_COLUMNS = ("email", "name", "status", "created_at", "confirmed_at", "unsubscribed_at")
+FORMULA = re.compile(r"'*[=+\-@\t\r]")  # what a spreadsheet may run, behind any apostrophes
 
 
 @dataclass
@@ -88,12 +95,13 @@ def read_rows(path: Path, stream: IO[str]) -> Iterator[Row]:
     name, first, last = (_column(headers, c) for c in (NAME_COLUMNS, FIRST_COLUMNS, LAST_COLUMNS))
     opted = [headers[c] for c in OPTED_OUT_COLUMNS if c in headers]
     for record in reader:
-        full = record.get(name) if name else None
+        full = from_spreadsheet(record.get(name)) if name else None
         if not full:
-            full = " ".join(filter(None, (record.get(first or ""), record.get(last or ""))))
+            parts = (from_spreadsheet(record.get(c or "")) for c in (first, last))
+            full = " ".join(filter(None, parts))
         yield Row(
             line=reader.line_num,
-            email=record.get(email) or "",
+            email=from_spreadsheet(record.get(email)),
             name=full or "",
             opted_out=any((record.get(c) or "").strip() for c in opted),
         )
@@ -209,15 +217,29 @@ def _insert(
     connection.execute(sa.insert(status_event_table).from_select(event_columns, event))
 
 
+def for_spreadsheet(cell: str) -> str:
+    """A cell a spreadsheet shows as text: a leading apostrophe where it could be a formula."""
+    return "'" + cell if FORMULA.match(cell) else cell
+
+
+def from_spreadsheet(cell: str | None) -> str:
+    """The inverse of ``for_spreadsheet`` (a cell of any other CSV file is left as it is)."""
+    cell = cell or ""
+    return cell[1:] if cell.startswith("'") and FORMULA.match(cell, 1) else cell
+
+
 def write_csv(subscribers: Iterable[Subscriber], stream: IO[str]) -> int:
-    """The export: one row per subscriber, times in ISO 8601 UTC. Returns the row count."""
+    """The export: one row per subscriber, times in ISO 8601 UTC, every cell safe to open in a
+    spreadsheet (``for_spreadsheet``). Returns the row count."""
     writer = csv.writer(stream, lineterminator="\n")
+    # the csv module quotes only what is in lineterminator: a lone CR would split the row
+    quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for s in subscribers:
         times = (s.created_at, s.confirmed_at, s.unsubscribed_at)
-        writer.writerow(
-            [s.email, s.name, str(s.status), *(t.isoformat() if t else "" for t in times)]
-        )
+        cells = [s.email, s.name, str(s.status), *(t.isoformat() if t else "" for t in times)]
+        row = [for_spreadsheet(c) for c in cells]
+        (quoted if any("\r" in c for c in row) else writer).writerow(row)
         count += 1
     return count

@@ -5,6 +5,11 @@ Each ``Recipient`` brings its own substitutions, headers and custom args, the wa
 personalizations do: substitutions are literal token -> value replacements applied to the
 subject, the text and the HTML alike, so a caller passes only values that are safe in all three
 (URLs made of URL-safe characters, or distinct tokens per part).
+
+A recipient of a send also carries ``delivery_key``: the send and the ledger row it comes from,
+the same on every run of that send. A transport that can see what it already delivered (the
+outbox: a file of that name exists) delivers each key at most once, so a rerun after any
+failure never sends that recipient a second message. SendGrid ignores it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class Recipient:
     substitutions: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     custom_args: Mapping[str, str] = field(default_factory=dict)
+    delivery_key: str = ""  # "<send started>-send<id>-delivery<id>"; "" outside a send
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,28 @@ SendGrid would get (From with display name, To, Subject, Reply-To, Date, Message
 message's and the recipient's own headers such as ``List-Unsubscribe``), with the recipient's
 substitutions applied, as ``multipart/alternative`` (plain text, then HTML). Categories and
 custom args, which SendGrid keeps outside the message, are written as ``X-Categories`` and
-``X-Custom-Args`` (JSON) so they can be inspected. Files are written under a temporary name and
-renamed, so a reader never sees half a message.
+``X-Custom-Args`` (JSON) so they can be inspected.
+
+Exactly once per recipient of a send: each message is named by its ``delivery_key`` (send and
+ledger row, ``<send started>-send<id>-delivery<id>.eml``), written to a hidden temporary file in
+the same folder, flushed to disk (fsync) and renamed into place, so a reader never sees half a
+message and a file of that name is a whole message. A message whose file already exists was
+delivered by an earlier run: it is counted as accepted and not written again, so rerunning a
+send after any failure (a full disk, a crash) never writes a second message for anyone.
+Temporary files a crash left behind are not ``.eml`` files, and are removed once an hour old.
+Messages outside a send (confirmation emails) have no key: they get a fresh time-stamped name.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import json
+import os
+import re
 import secrets
+import time
 from datetime import UTC, datetime
 from email import policy
 from email.charset import BASE64, Charset
@@ -32,6 +45,9 @@ CRLF = policy.compat32.clone(linesep="\r\n", mangle_from_=False, max_line_length
 UTF8 = Charset("utf-8")
 UTF8.header_encoding = BASE64  # for non-ASCII names and subjects; bodies are base64 too
 _NO_HEADER = frozenset({"from", "to", "subject", "reply-to", "date", "message-id"})
+SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,150}")
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+STALE_TEMPORARY = 3600.0  # seconds: a temporary file this old was left by a crash
 
 
 def check_header(name: str, value: str) -> None:
@@ -45,22 +61,54 @@ class OutboxTransport:
 
     def __init__(self, outbox_dir: Path) -> None:
         self.outbox_dir = Path(outbox_dir)
+        self._swept = False
 
     def send(self, message: Message) -> BatchResult:
         batch = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}"
-        built = [(r, self.build(message, r)) for r in message.recipients]
+        targets = [self._target(r, batch, n) for n, r in enumerate(message.recipients)]
+        target, done = self.outbox_dir, 0
         try:
+            # a file named by the delivery is a message an earlier run wrote whole: not again
+            todo = [
+                (target, recipient)
+                for target, recipient in zip(targets, message.recipients, strict=True)
+                if not (recipient.delivery_key and target.exists())
+            ]
+            built = [(target, self.build(message, r)) for target, r in todo]  # all or none
+            done = len(targets) - len(built)
             self.outbox_dir.mkdir(parents=True, exist_ok=True)
-            for number, (_recipient, email) in enumerate(built):
-                target = self.outbox_dir / f"{batch}-{number:04d}.eml"
-                temporary = target.with_suffix(".tmp")
-                temporary.write_bytes(email.as_bytes(policy=CRLF))
-                temporary.replace(target)
+            self._sweep()
+            for target, email in built:
+                _write_whole(target, email.as_bytes(policy=CRLF))
+                done += 1
+            _sync_folder(self.outbox_dir)
         except OSError as exc:
-            raise DeliveryError(
-                f"cannot write to {self.outbox_dir}: {exc}", retryable=True
-            ) from exc
-        return BatchResult(accepted=[r.email for r, _ in built], message_id=batch)
+            keyed = all(r.delivery_key for r in message.recipients)
+            raise _write_error(exc, target, done if keyed else None) from exc
+        return BatchResult(accepted=[r.email for r in message.recipients], message_id=batch)
+
+    def _target(self, recipient: Recipient, batch: str, number: int) -> Path:
+        key = recipient.delivery_key
+        if not key:
+            return self.outbox_dir / f"{batch}-{number:04d}.eml"
+        if not SAFE_KEY.fullmatch(key):
+            raise DeliveryError(f"delivery key {key[:80]!r} cannot be a file name; refused")
+        return self.outbox_dir / f"{key}.eml"
+
+    def _sweep(self) -> None:
+        """Remove temporary files an interrupted run left, once they are an hour old (a write
+        in progress takes milliseconds; younger ones may be another process's)."""
+        if self._swept:
+            return
+        self._swept = True
+        cutoff = time.time() - STALE_TEMPORARY
+        with os.scandir(self.outbox_dir) as entries:
+            for entry in entries:
+                if not entry.name.endswith(".tmp"):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        Path(entry.path).unlink()
 
     def build(self, message: Message, recipient: Recipient) -> MimeMessage:
         """The RFC 5322 message for one recipient; DeliveryError on a header with CR/LF.
@@ -95,6 +143,53 @@ class OutboxTransport:
         for body, subtype in ((message.text, "plain"), (message.html, "html")):
             email.attach(_part(substitute(body, recipient.substitutions), subtype))
         return email
+
+
+def _write_whole(target: Path, data: bytes) -> None:
+    """``target`` appears whole or not at all: a hidden temporary file beside it, fsync, rename.
+    On any error the temporary file is removed."""
+    temporary = target.with_name(f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        temporary.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames durable; a file system that cannot fsync a folder is left as it is."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _write_error(exc: OSError, target: Path, done: int | None) -> DeliveryError:
+    """A full disk stops the send (retrying cannot help) and says what to do; anything else
+    may pass, so it is retried. ``done``: this batch's messages already in the outbox, for a
+    batch of a send (whose messages are written once), None otherwise."""
+    kept = "" if done is None else f"; {done} messages already written will not be written twice"
+    if exc.errno in DISK_FULL:
+        again = "run the same command again" if done is not None else "try again"
+        if exc.errno == errno.EFBIG:
+            what = f"file size limit reached writing {target}: raise it (ulimit -f) and {again}"
+        else:
+            what = f"disk full writing {target}: free space and {again}"
+        return DeliveryError(what + kept, fatal=True)
+    return DeliveryError(f"cannot write {target}: {exc.strerror or exc}{kept}", retryable=True)
 
 
 def _part(body: str, subtype: str) -> MIMENonMultipart:
