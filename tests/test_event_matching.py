@@ -276,7 +276,7 @@ def test_an_international_domain_matches_in_its_ascii_form(hook):
               "created_at": now, "confirmed_at": now}],
         )  # fmt: skip
     send_id, sent = live_send(hook.engine)
-    subscriber_id, message_id = sent["Dee@münchen.de"]
+    subscriber_id, message_id = sent["Dee@xn--mnchen-3ya.de"]  # the ledger sends the ASCII form
     ids = {"send_id": str(send_id), "subscriber_id": str(subscriber_id)}
     answer = hook.post(
         [
