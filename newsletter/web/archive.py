@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from newsletter.issues.placeholders import neutralise
 from newsletter.models import Send, SendKind
 from newsletter.web.deps import Web, WebState
+from newsletter.web.edge import CSP, EMAIL_POLICY
 
 router = APIRouter()
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
@@ -56,4 +57,5 @@ def archive_issue(w: WebState, slug: str) -> HTMLResponse:
     if send is None:
         return _not_found(w)
     values = {"unsubscribe_url": w.url("/subscribe"), "view_url": w.url(f"/archive/{slug}")}
-    return HTMLResponse(neutralise(send.html, values))
+    # the email's own HTML: a policy that lets its inlined CSS and images show and runs nothing
+    return HTMLResponse(neutralise(send.html, values), headers={CSP: EMAIL_POLICY})
