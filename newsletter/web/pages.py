@@ -18,7 +18,7 @@ from newsletter.db import session_scope
 from newsletter.errors import InvalidAddress
 from newsletter.models import utcnow
 from newsletter.subscribers import store as subscribers
-from newsletter.web.deps import STYLESHEET, PAGES, Web, WebState
+from newsletter.web.deps import PAGES, STYLESHEET, Web, WebState
 from newsletter.web.edge import shorten
 
 router = APIRouter()
