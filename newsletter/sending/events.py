@@ -143,7 +143,9 @@ def parse_event(item: Any) -> Event | None:
     if not isinstance(item, dict):
         return None
     kind, event_id = item.get("event"), item.get("sg_event_id")
-    if kind not in KNOWN or not isinstance(event_id, str) or not 0 < len(event_id) <= 100:
+    if not isinstance(kind, str) or kind not in KNOWN or not isinstance(event_id, str):
+        return None
+    if not 0 < len(event_id) <= 100:
         return None
     smtp_status = _text(item.get("status"), 20)
     return Event(
