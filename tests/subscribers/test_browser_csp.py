@@ -1,5 +1,5 @@
 """The Content-Security-Policy as Chromium applies it (Debian's /usr/bin/chromium): the signup
-form works with no violation, and script in an archived email does not run."""
+form works with no violation, and script in an archived or previewed email does not run."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.issues.build import build_issue
+from newsletter.issues.preview import PreviewServer
 from newsletter.models import Send
 from newsletter.sending.ledger import start_live
 from newsletter.sending.sender import content_of
@@ -81,3 +82,21 @@ def test_script_in_an_archived_email_does_not_run(web_settings, synced, browser)
         page.locator(f'a[href="{base}/subscribe"]').first.click()  # links still work
         page.wait_for_url(f"{base}/subscribe")
         assert page.get_by_role("heading", level=1).inner_text().startswith("Subscribe")
+
+
+def test_the_preview_runs_its_reload_script_and_nothing_else(settings, synced, project, browser):
+    server = PreviewServer(settings, synced, "2016-q3")
+    host, port = server.start("127.0.0.1", 0)
+    try:
+        with server._lock:  # as if something slipped through every sanitizer
+            server.html = server.html.replace("</body>", HOSTILE, 1)
+        page = browser.new_page()
+        violations = _violations(page)
+        page.goto(f"http://{host}:{port}/")
+        page.wait_for_load_state("load")
+        assert page.title() != "ran" and violations
+        issue = project / "issues" / "2016-q3.toml"
+        issue.write_text(issue.read_text().replace("Quarterly update: July", "Edited: July"))
+        page.get_by_text("Edited: July").first.wait_for(timeout=15000)  # reloaded by its script
+    finally:
+        server.stop()

@@ -130,6 +130,18 @@ def _serving(settings: Settings, engine: sa.Engine) -> Iterator[str]:
         sock.close()
 
 
+def test_head_and_headers_over_real_http(web_settings, store):
+    with _serving(web_settings, store) as base:
+        for path in ("/subscribe", "/healthz", "/archive"):
+            head = httpx.head(f"{base}{path}", trust_env=False)
+            assert head.status_code == 200 and head.content == b"", path
+            assert int(head.headers["content-length"]) > 0
+            _assert_guarded(head)
+        preflight = httpx.options(f"{base}/subscribe", trust_env=False)
+        _assert_guarded(preflight)
+        assert "server" not in preflight.headers
+
+
 def _consent_ip(engine: sa.Engine, address: str) -> str:
     with Session(engine) as session:
         person = session.exec(select(Subscriber).where(Subscriber.email == address)).one()
