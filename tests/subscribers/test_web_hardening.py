@@ -236,7 +236,7 @@ def test_healthz_answers_while_a_huge_signup_is_posted(web_settings, store):
     """A multi-megabyte address used to be read whole and validated on the event loop, which
     stopped every other request for seconds. It is refused at the door now: the bound below
     is a liveness check with a wide margin, not a speed figure."""
-    body = json.dumps({"email": "a" * 4_000_000 + "@example.org"}).encode()
+    body = json.dumps({"email": "a." * 5_000_000 + "@example.org"}).encode()  # 5 s to validate
     answers: dict[str, Any] = {}
     with _serving(web_settings, store) as base:
 
@@ -251,12 +251,14 @@ def test_healthz_answers_while_a_huge_signup_is_posted(web_settings, store):
 
         worker = threading.Thread(target=signup)
         worker.start()
-        time.sleep(0.1)
-        started = time.monotonic()
-        health = httpx.get(f"{base}/healthz", timeout=60, trust_env=False)
-        waited = time.monotonic() - started
+        waits: list[float] = []
+        while len(waits) < 3 or (worker.is_alive() and len(waits) < 500):
+            started = time.monotonic()
+            health = httpx.get(f"{base}/healthz", timeout=60, trust_env=False)
+            waits.append(time.monotonic() - started)
+            assert health.status_code == 200
         worker.join(60)
-    assert health.status_code == 200 and waited < 1.5, f"/healthz waited {waited:.1f} s"
+    assert max(waits) < 1.5, f"/healthz waited {max(waits):.1f} s"
     assert answers["signup"].status_code == 413
     assert _signups(store) == 0
 
@@ -348,8 +350,9 @@ def test_a_read_only_database_gets_a_503_with_one_line(web_settings, store, capl
 
 def test_a_short_secret_key_is_refused_at_start(project, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "x" * 31)
-    code, _, err = run_cli("serve", "--port", "0")
-    assert code == 1 and len(err.strip().splitlines()) == 1
-    assert "secret_key" in err and "at least 32" in err and "x" * 31 not in err
+    for command in (("subscribers", "count"), ("serve", "--port", "0")):
+        code, _, err = run_cli(*command)
+        assert code == 1 and len(err.strip().splitlines()) == 1, command
+        assert "secret_key" in err and "at least 32" in err and "x" * 31 not in err
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "x" * 32)
     assert Settings().secret_key.get_secret_value() == "x" * 32
