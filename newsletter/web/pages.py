@@ -25,7 +25,6 @@ router = APIRouter()
 HONEYPOT = "website"
 EMAIL_MAX = 254  # RFC 5321: the longest address that fits in a path
 NAME_MAX = 200  # the columns' lengths (models.py)
-SOURCE_MAX, IP_MAX, USER_AGENT_MAX = 500, 64, 500
 STYLE = PAGES.loader.get_source(PAGES, "site.css")[0] if PAGES.loader else ""
 THANKS = (
     "Almost done: we have sent you an email. Click the link in it to confirm your "
@@ -132,14 +131,15 @@ async def subscribe(request: Request, w: WebState) -> Response:
 
 
 def _consent(w: Web, request: Request, client: str) -> subscribers.ConsentInfo:
-    """Where the form was (Referer, else Origin, else our page), who sent it, which text; each
-    cut to its column's length (headers are the browser's, so they are cut, not refused)."""
+    """Where the form was (Referer, else Origin, else our page), who sent it, which text. The
+    store cuts each to its column. ``Origin: null`` (a sandboxed or privacy-minded page) says
+    nothing about where the form was."""
     origin = request.headers.get("origin", "")
     source = request.headers.get("referer") or (origin if origin != "null" else "")
     return subscribers.ConsentInfo(
-        source=(source or w.url("/subscribe"))[:SOURCE_MAX],
-        ip=client[:IP_MAX],
-        user_agent=request.headers.get("user-agent", "")[:USER_AGENT_MAX],
+        source=source or w.url("/subscribe"),
+        ip=client,
+        user_agent=request.headers.get("user-agent", ""),
         text_version=w.settings.consent_version,
     )
 
