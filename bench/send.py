@@ -104,7 +104,9 @@ def one_run(
         os.chdir(tmp)
         url = database_url or f"sqlite:///{tmp}/bench.db"
         settings = Settings(
-            database_url=url, secret_key="bench-secret", send_concurrency=concurrency
+            database_url=url,
+            secret_key="bench-secret-bench-secret-bench-secret",
+            send_concurrency=concurrency,
         )
         engine = db.make_engine(url)
         if database_url:

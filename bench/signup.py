@@ -36,7 +36,7 @@ def free_port() -> int:
 def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")},
-        "NEWSLETTER_SECRET_KEY": "bench-secret",
+        "NEWSLETTER_SECRET_KEY": "bench-secret-bench-secret-bench-secret",
         "NEWSLETTER_SIGNUP_RATE_LIMIT": "off",
         "NEWSLETTER_DATABASE_URL": f"sqlite:///{folder / 'subscribers.db'}",
         "NEWSLETTER_BASE_URL": f"http://127.0.0.1:{port}",

@@ -9,6 +9,7 @@ Secrets are held as ``SecretStr`` and never printed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -36,6 +37,7 @@ from newsletter.errors import ConfigError
 CONFIG_ENV = "NEWSLETTER_CONFIG"
 RATE = re.compile(r"(\d+)\s*/\s*(second|minute|hour|day)")
 DEFAULT_CONFIG_FILE = "newsletter.toml"
+SECRET_KEY_MIN = 32
 
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -157,7 +159,7 @@ class Settings(BaseSettings):
         "", description="Postal address printed in every email footer (required by law)."
     )
     secret_key: SecretStr = Field(
-        SecretStr(""), description="Signs confirm and unsubscribe tokens. Environment only."
+        SecretStr(""), description="Signs confirm and unsubscribe tokens (32+ characters)."
     )
     timezone: str = Field("UTC", description="Time zone dates are shown in (IANA name).")
     summary_length: int = Field(
@@ -191,6 +193,9 @@ class Settings(BaseSettings):
     outbox_dir: Path = Field(Path("outbox"), description="Where the outbox transport writes.")
     allowed_origins: list[str] = Field(
         default_factory=list, description="Websites whose pages may POST /subscribe (CORS)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Proxies (IPs, networks) whose X-Forwarded-* count."
     )
     signup_rate_limit: str = Field(
         "5/minute", description="Signups per client IP: N/second|minute|hour|day, or off."
@@ -316,6 +321,18 @@ class Settings(BaseSettings):
             if not category or len(category) > 255 or not category.isascii():
                 raise ValueError(f"{category!r}: 1 to 255 US-ASCII characters")
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if 0 < len(value.get_secret_value()) < SECRET_KEY_MIN:
+            raise ValueError(f"must be at least {SECRET_KEY_MIN} random characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(entry.strip(), strict=False)) for entry in value]
 
     @field_validator("signup_rate_limit")
     @classmethod

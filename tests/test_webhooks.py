@@ -392,3 +392,28 @@ def test_a_bad_public_key_stops_the_app(project, database_url, key):
     with pytest.raises(ConfigError, match="sendgrid_webhook_public_key"):
         _app(engine, project, sendgrid_webhook_public_key=key)
     engine.dispose()
+
+
+def test_signed_events_of_the_wrong_shape_are_ignored_never_a_500(hook):
+    add_confirmed(hook.engine, 1)
+    send_id, sent = live_send(hook.engine)
+    email = "reader0@example.net"
+    ids = {"send_id": str(send_id), "subscriber_id": str(sent[email][0])}
+    hostile: list[Any] = [
+        event(["bounce"], email, **ids),  # type: ignore[arg-type]
+        event({"kind": "bounce"}, email, **ids),  # type: ignore[arg-type]
+        {**event("bounce", email, **ids), "sg_event_id": ["x"]},
+        {**event("bounce", email, **ids), "type": ["blocked"], "status": 5, "reason": {}},
+        [[["nested"]]],
+        None,
+        7,
+    ]
+    answer = hook.post([*hostile, event("delivered", email, **ids)])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["received"] == 8 and result["applied"] >= 1
+    assert hook.person(email).status == "bounced"  # the one well-formed bounce applied
+    for body in ({"event": "bounce"}, "text", [1] * 3, b"[" * 100_000, b"{]"):
+        answer = hook.post(body)
+        assert answer.status_code in (200, 400), (body, answer.status_code)
+        assert answer.headers["x-content-type-options"] == "nosniff"

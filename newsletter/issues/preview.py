@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import html as html_lib
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -25,7 +26,7 @@ from newsletter.issues.compiler import make_environment
 from newsletter.issues.file import resolve_path
 
 WIDTHS = (600, 375)
-_RELOAD = """<script>
+_RELOAD = """<script nonce="{nonce}">
 (function () {{
   var seen = "{version}";
   setInterval(function () {{
@@ -35,6 +36,12 @@ _RELOAD = """<script>
   }}, 700);
 }})();
 </script>"""
+# The email's HTML comes from outside: nothing but our reload script (its nonce) may run.
+POLICY = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; connect-src 'self'; "
+    "style-src 'unsafe-inline'; img-src https: data:; font-src https:; form-action 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 class PreviewServer:
@@ -52,6 +59,7 @@ class PreviewServer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.httpd: ThreadingHTTPServer | None = None
+        self.nonce = secrets.token_urlsafe(16)
         self.env = make_environment(settings.templates_dir)
         self.rebuild()
 
@@ -69,7 +77,7 @@ class PreviewServer:
 
     def page(self) -> str:
         with self._lock:
-            script = _RELOAD.format(version=self.version)
+            script = _RELOAD.format(version=self.version, nonce=self.nonce)
             if self.error:
                 return (
                     "<!doctype html><title>Build failed</title>"
@@ -126,6 +134,8 @@ def _handler(preview: PreviewServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", f"{kind}; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Security-Policy", POLICY.format(nonce=preview.nonce))
+            self.send_header("X-Content-Type-Options", "nosniff")
             self.end_headers()
             self.wfile.write(data)
 

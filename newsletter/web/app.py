@@ -15,6 +15,8 @@ from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import Transport
 from newsletter.web import archive, errors, pages, webhooks
 from newsletter.web.deps import Web
+from newsletter.web.edge import Edge
+from newsletter.web.proxies import Proxies
 from newsletter.web.ratelimit import RateLimit
 
 
@@ -34,7 +36,14 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
     # Python threads doing short I/O wait on the GIL. Signups run one at a time on SQLite and
     # a few at a time on PostgreSQL, which measured faster than a free-for-all (bench/signup.py).
     state.signup_slots = anyio.CapacityLimiter(1 if engine.dialect.name == "sqlite" else 8)
-    app = FastAPI(title="newsletter", docs_url=None, redoc_url=None, openapi_url=None)
+    # no trailing-slash redirects: Starlette builds their Location from the Host header
+    app = FastAPI(
+        title="newsletter",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
     app.state.web = state
     app.state.event_hook = webhooks.setup(settings, engine)
     if settings.allowed_origins:
@@ -49,6 +58,12 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
     app.include_router(archive.router)
     app.include_router(webhooks.router)
     errors.install(app)
+    app.add_middleware(  # added last: the outermost, so it sees every request and answer
+        Edge,
+        proxies=Proxies(settings.trusted_proxies),
+        base_url=settings.base_url,
+        limits={webhooks.PATH: webhooks.MAX_BODY},
+    )
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -17,6 +17,7 @@ from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.ratelimit import RateLimit
 
+STYLESHEET = "/static/site.css"
 PAGES = jinja2.Environment(
     loader=jinja2.PackageLoader("newsletter.web", "templates"),
     autoescape=True,
@@ -47,7 +48,9 @@ class Web:
     org: dict[str, str] = field(default_factory=dict)
 
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = PAGES.get_template(template).render(org=self.org, **context)
+        html = PAGES.get_template(template).render(
+            org=self.org, stylesheet=self.url(STYLESHEET), **context
+        )
         return HTMLResponse(html, status_code=status)
 
     def message(

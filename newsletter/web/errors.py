@@ -3,6 +3,8 @@ page for a browser or JSON for a script, with the right status. Routes raise; th
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -10,14 +12,17 @@ from starlette.exceptions import HTTPException
 
 from newsletter.errors import ConfirmationNotSent, InvalidAddress, TokenError
 from newsletter.web.deps import wants_json, web_state
+from newsletter.web.edge import shorten
 from newsletter.web.pages import form_page
 
+log = logging.getLogger("newsletter.web")
 RETRY = {"Retry-After": "60"}
-TITLES = {404: "Page not found", 405: "Not allowed here"}
+TITLES = {404: "Page not found", 405: "Not allowed here", 413: "Too large"}
 TEXTS = {
     404: "There is nothing at this address.",
     405: "This address does not take that kind of request.",
 }
+MESSAGE_MAX = 300
 
 
 def bad_link(request: Request, exc: Exception) -> Response:
@@ -38,11 +43,22 @@ def bad_link(request: Request, exc: Exception) -> Response:
 def invalid_address(request: Request, exc: Exception) -> Response:
     """422: the field named, and for a form the form again with what was typed."""
     assert isinstance(exc, InvalidAddress)
-    if wants_json(request):
-        detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
-        return JSONResponse({"detail": detail}, status_code=422)
     typed: dict[str, str] = getattr(request.state, "form", {})
-    return form_page(web_state(request), 422, **typed, error=str(exc))
+    message = _unechoed(str(exc), typed.get("email", ""))
+    if wants_json(request):
+        detail = [{"loc": ["body", exc.field], "msg": message, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+    return form_page(web_state(request), 422, **typed, error=message)
+
+
+def _unechoed(message: str, typed: str) -> str:
+    """The message with what was typed cut to a short prefix: an error never echoes the input
+    whole (a hostile page, a huge body)."""
+    typed = typed.strip()
+    if len(typed) > 60:
+        for form in (typed, repr(typed)[1:-1]):
+            message = message.replace(form, shorten(form))
+    return shorten(message, MESSAGE_MAX)
 
 
 def confirmation_not_sent(request: Request, exc: Exception) -> Response:
@@ -53,10 +69,19 @@ def confirmation_not_sent(request: Request, exc: Exception) -> Response:
 
 
 def database_down(request: Request, exc: Exception) -> Response:
+    """Any database error (unreachable, locked, read-only, ...): 503 and one line in the log;
+    the person is told to come back, never shown the database's words."""
+    log.error("database error on %s %s: %s", request.method, request.url.path, _first_line(exc))
     text = "The service is briefly unavailable. Please try again in a minute."
     return web_state(request).answer(
         request, "Please try again in a minute", text, status=503, headers=RETRY
     )
+
+
+def _first_line(exc: Exception) -> str:
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0] if lines else ''}"
 
 
 def http_error(request: Request, exc: Exception) -> Response:
@@ -79,5 +104,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TokenError, bad_link)
     app.add_exception_handler(InvalidAddress, invalid_address)
     app.add_exception_handler(ConfirmationNotSent, confirmation_not_sent)
-    app.add_exception_handler(sa.exc.OperationalError, database_down)
+    app.add_exception_handler(sa.exc.DBAPIError, database_down)
     app.add_exception_handler(HTTPException, http_error)

@@ -18,10 +18,14 @@ from newsletter.db import session_scope
 from newsletter.errors import InvalidAddress
 from newsletter.models import utcnow
 from newsletter.subscribers import store as subscribers
-from newsletter.web.deps import Web, WebState
+from newsletter.web.deps import PAGES, STYLESHEET, Web, WebState
+from newsletter.web.edge import shorten
 
 router = APIRouter()
 HONEYPOT = "website"
+EMAIL_MAX = 254  # RFC 5321: the longest address that fits in a path
+NAME_MAX = 200  # the columns' lengths (models.py)
+STYLE = PAGES.loader.get_source(PAGES, "site.css")[0] if PAGES.loader else ""
 THANKS = (
     "Almost done: we have sent you an email. Click the link in it to confirm your "
     "subscription. If it does not arrive within a few minutes, look in your spam folder."
@@ -42,17 +46,25 @@ def form_page(w: Web, status: int = 200, **values: str) -> HTMLResponse:
     )
 
 
+@router.get(STYLESHEET)
+async def stylesheet() -> Response:
+    """The pages' one stylesheet (the Content-Security-Policy allows no inline style)."""
+    return Response(STYLE, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
 @router.get("/subscribe", response_class=HTMLResponse)
 def subscribe_form(w: WebState) -> HTMLResponse:
     return form_page(w)
 
 
 async def _signup_data(request: Request) -> dict[str, Any]:
-    """The form's or JSON body's fields; a JSON body that is not an object is InvalidAddress."""
+    """The form's or JSON body's fields; a JSON body that is not an object is InvalidAddress.
+    The body is at most a few KB (``web/edge.py``); nesting too deep for the parser is refused
+    like any other bad JSON."""
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = json.loads(await request.body() or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             raise InvalidAddress("the body must be a JSON object with an email field", field="body")
@@ -66,6 +78,20 @@ def _text(data: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _typed(data: dict[str, Any]) -> tuple[str, str]:
+    """The address and name as sent, refused when longer than they may be (cheap, before the
+    address is validated): RFC 5321's 254 characters, and the name column's 200."""
+    email, name = _text(data, "email"), _text(data, "name")
+    if len(email.strip()) > EMAIL_MAX:
+        raise InvalidAddress(
+            f"{shorten(email.strip())!r} is too long for an email address "
+            f"(at most {EMAIL_MAX} characters)."
+        )
+    if len(name) > NAME_MAX:
+        raise InvalidAddress(f"The name is too long (at most {NAME_MAX} characters).", field="name")
+    return email, name
+
+
 @router.post("/subscribe")
 async def subscribe(request: Request, w: WebState) -> Response:
     """Form or JSON. The answer is the same whatever the address's status (no enumeration)."""
@@ -77,18 +103,26 @@ async def subscribe(request: Request, w: WebState) -> Response:
             request, "Please wait a moment", text, status=429, headers={"Retry-After": str(wait)}
         )
     data = await _signup_data(request)
-    # what was typed: web/errors.py shows the form again with it if the address is invalid
-    request.state.form = {"email": _text(data, "email"), "name": _text(data, "name")}
+    # what was typed, cut to the fields' lengths: web/errors.py shows the form again with it
+    request.state.form = {
+        "email": shorten(_text(data, "email"), EMAIL_MAX),
+        "name": shorten(_text(data, "name"), NAME_MAX),
+    }
     if _text(data, HONEYPOT):
         return w.answer(request, "Check your inbox", THANKS)
-    email = subscribers.normalise_email(
-        _text(data, "email"), check_deliverability=w.settings.email_check_deliverability
+    typed_email, name = _typed(data)
+    # off the event loop: with email_check_deliverability it waits for DNS
+    normalise = functools.partial(
+        subscribers.normalise_email,
+        typed_email,
+        check_deliverability=w.settings.email_check_deliverability,
     )
+    email = await anyio.to_thread.run_sync(normalise)
     signup = functools.partial(
         subscribers.signup,
         w.engine,
         email,
-        _text(data, "name"),
+        name,
         _consent(w, request, client),
         w.confirmations.send,
     )
@@ -97,11 +131,13 @@ async def subscribe(request: Request, w: WebState) -> Response:
 
 
 def _consent(w: Web, request: Request, client: str) -> subscribers.ConsentInfo:
-    """Where the form was (Referer, else Origin, else our page), who sent it, which text."""
+    """Where the form was (Referer, else Origin, else our page), who sent it, which text. The
+    store cuts each to its column. ``Origin: null`` (a sandboxed or privacy-minded page) says
+    nothing about where the form was."""
+    origin = request.headers.get("origin", "")
+    source = request.headers.get("referer") or (origin if origin != "null" else "")
     return subscribers.ConsentInfo(
-        source=request.headers.get("referer")
-        or request.headers.get("origin")
-        or w.url("/subscribe"),
+        source=source or w.url("/subscribe"),
         ip=client,
         user_agent=request.headers.get("user-agent", ""),
         text_version=w.settings.consent_version,

@@ -32,7 +32,8 @@ from newsletter.transports.webhook_signature import (
 
 router = APIRouter()
 log = logging.getLogger("newsletter.webhooks")
-MAX_BODY = 16 * 1024 * 1024  # SendGrid sends at most 768 KB at once
+PATH = "/webhooks/sendgrid"
+MAX_BODY = 16 * 1024 * 1024  # SendGrid sends at most 768 KB at once; web/edge.py enforces it
 UNVERIFIED = (
     "sendgrid_webhook_verify is off: POST /webhooks/sendgrid accepts unsigned events, so "
     "anyone who can reach it can unsubscribe or bounce your subscribers"
@@ -112,7 +113,7 @@ def _apply(hook: EventHook, body: bytes) -> events.Applied:
     return result
 
 
-@router.post("/webhooks/sendgrid")
+@router.post(PATH)
 async def sendgrid_events(request: Request) -> JSONResponse:
     hook: EventHook = request.app.state.event_hook
     if hook.verify and hook.verifier is None:

@@ -26,7 +26,7 @@ from newsletter.models import Subscriber
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web import create_app
 
-SECRET = "test-secret-key-only-for-tests"
+SECRET = "test-secret-key-only-for-tests-32+"
 
 
 class Outbox:
