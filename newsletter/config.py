@@ -38,8 +38,6 @@ CONFIG_ENV = "NEWSLETTER_CONFIG"
 RATE = re.compile(r"(\d+)\s*/\s*(second|minute|hour|day)")
 DEFAULT_CONFIG_FILE = "newsletter.toml"
 SECRET_KEY_MIN = 32
-
-
 _SOURCE_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 
 
@@ -178,18 +176,12 @@ class Settings(BaseSettings):
     http_backoff: float = Field(
         1.0, ge=0, description="Seconds before the first retry; doubled for each next one."
     )
-    # limits on what a remote source may send (content/fetch.py)
     source_max_bytes: int = Field(
-        20_000_000,
-        ge=1000,
-        description="Largest answer (after decompression) a website or feed may send, in bytes.",
+        20_000_000, ge=1000, description="Largest answer of a source, decompressed, in bytes."
     )
     source_time_limit: float = Field(
-        600.0,
-        gt=0,
-        description="Seconds one source's whole sync may take to download, retries included.",
+        600.0, gt=0, description="Seconds one source's whole download may take, retries included."
     )
-
     outbox_dir: Path = Field(Path("outbox"), description="Where the outbox transport writes.")
     allowed_origins: list[str] = Field(
         default_factory=list, description="Websites whose pages may POST /subscribe (CORS)."
@@ -213,11 +205,9 @@ class Settings(BaseSettings):
     confirm_link_hours: int = Field(
         72, ge=1, description="How long a confirmation link stays valid, in hours."
     )
-
     chromium_path: str = Field(
         "/usr/bin/chromium", description="Chromium used by `preview --png` for screenshots."
     )
-
     transport: Literal["outbox", "sendgrid"] = Field(
         "outbox", description="How messages leave: .eml files in the outbox, or SendGrid."
     )
@@ -252,10 +242,7 @@ class Settings(BaseSettings):
         120.0, ge=0, description="Longest wait between two tries, in seconds."
     )
     send_concurrency: int = Field(
-        2,
-        ge=1,
-        le=16,
-        description="Batches a send process has in flight at once (one per worker thread).",
+        2, ge=1, le=16, description="Batches a send process has in flight at once (one per thread)."
     )
     send_inflight_lease: float = Field(
         3600.0,
