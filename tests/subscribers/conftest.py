@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +26,13 @@ from newsletter.config import Settings
 from newsletter.models import Subscriber
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web import create_app
+from newsletter.web.server import uvicorn_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium"),
+]
 
 SECRET = "test-secret-key-only-for-tests-32+"
 
@@ -111,7 +119,8 @@ def live_server(
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = settings_for(base)
-    config = uvicorn.Config(make_app(settings, engine), log_level="warning", lifespan="off")
+    config = uvicorn_config(make_app(settings, engine), host="127.0.0.1", port=0)
+    config.log_level, config.lifespan = "warning", "off"  # as `newsletter serve`, but quiet
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -125,3 +134,17 @@ def live_server(
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium, driven by Playwright (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from newsletter.config import Settings
-from tests.subscribers.conftest import live_server, status_of
+from tests.subscribers.conftest import BROWSER_MARKS, live_server, status_of
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium"),
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_person_signs_up_and_corrects_a_typo(web_settings, store, outbox, browser):

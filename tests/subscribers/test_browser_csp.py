@@ -3,11 +3,8 @@ form works with no violation, and script in an archived or previewed email does 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
@@ -16,30 +13,13 @@ from newsletter.issues.preview import PreviewServer
 from newsletter.models import Send
 from newsletter.sending.ledger import start_live
 from newsletter.sending.sender import content_of
-from tests.subscribers.conftest import live_server, status_of
+from tests.subscribers.conftest import BROWSER_MARKS, live_server, status_of
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium"),
-]
+pytestmark = BROWSER_MARKS
 HOSTILE = (
     '<img src="https://example.org/x.png" alt="" onerror="document.title=\'ran\'">'
     "<script>document.title='ran'</script></body>"
 )
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
 
 
 def _violations(page: Any) -> list[str]:

@@ -4,17 +4,14 @@ Host-built redirects, trusted proxies only, body and field limits, a read-only d
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -26,9 +23,8 @@ from newsletter.models import Consent, Subscriber
 from newsletter.sending.ledger import start_live
 from newsletter.sending.sender import content_of
 from newsletter.web.proxies import Proxies
-from newsletter.web.server import uvicorn_config
 from tests.conftest import run_cli
-from tests.subscribers.conftest import make_app, status_of
+from tests.subscribers.conftest import live_server, make_app, status_of
 
 HEADERS = ("content-security-policy", "x-content-type-options", "referrer-policy")
 
@@ -106,31 +102,8 @@ def test_a_hostile_host_header_never_becomes_a_link_or_a_redirect(client):
     assert form.status_code == 422 and "evil.example" not in form.text
 
 
-@contextmanager
-def _serving(settings: Settings, engine: sa.Engine) -> Iterator[str]:
-    """The app under uvicorn configured as ``newsletter serve`` does, on loopback."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn_config(make_app(settings, engine), host="127.0.0.1", port=port)
-    config.log_level, config.lifespan = "warning", "off"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def test_head_and_headers_over_real_http(web_settings, store):
-    with _serving(web_settings, store) as base:
+    with live_server(lambda _base: web_settings, store) as (base, _):
         for path in ("/subscribe", "/healthz", "/archive"):
             head = httpx.head(f"{base}{path}", trust_env=False)
             assert head.status_code == 200 and head.content == b"", path
@@ -155,7 +128,7 @@ def _post(base: str, body: dict[str, str], forwarded: str | None = None) -> http
 
 def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(web_settings, store):
     settings = Settings(signup_rate_limit="1/minute")
-    with _serving(settings, store) as base:
+    with live_server(lambda _base: settings, store) as (base, _):
         assert _post(base, {"email": "ann@example.org"}, "198.51.100.1").status_code == 200
         again = _post(base, {"email": "bo@example.org"}, "198.51.100.2")
         assert again.status_code == 429  # one client, whatever it claims to be
@@ -165,7 +138,7 @@ def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(web_settings,
 
 def test_a_trusted_proxy_is_believed_right_to_left(web_settings, store):
     settings = Settings(signup_rate_limit="1/minute", trusted_proxies=["127.0.0.0/8"])
-    with _serving(settings, store) as base:
+    with live_server(lambda _base: settings, store) as (base, _):
         assert _post(base, {"email": "ann@example.org"}, "203.0.113.9").status_code == 200
         # the client wrote the left part itself: only what our proxy appended counts
         forged = _post(base, {"email": "bo@example.org"}, "192.0.2.77, 203.0.113.10")
@@ -206,7 +179,7 @@ def _signups(engine: sa.Engine) -> int:
 
 def test_a_large_signup_body_is_refused_before_it_is_read(web_settings, store):
     big = b"email=ann%40example.org&name=" + b"x" * 200_000
-    with _serving(web_settings, store) as base:
+    with live_server(lambda _base: web_settings, store) as (base, _):
         declared = httpx.post(
             f"{base}/subscribe",
             content=big,
@@ -237,7 +210,7 @@ def test_healthz_answers_while_a_huge_signup_is_posted(web_settings, store):
     is a liveness check with a wide margin, not a speed figure."""
     body = json.dumps({"email": "a." * 5_000_000 + "@example.org"}).encode()  # 5 s to validate
     answers: dict[str, Any] = {}
-    with _serving(web_settings, store) as base:
+    with live_server(lambda _base: web_settings, store) as (base, _):
 
         def signup() -> None:
             answers["signup"] = httpx.post(
