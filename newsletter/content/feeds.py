@@ -93,6 +93,8 @@ def _post(source: str, entry: Any, number: int, warnings: list[str], length: int
         title = summarize(html, 60) or "Untitled"
         warnings.append(f"{label} has no title; using {title!r}")
     published = _when(entry, ("published", "updated"), label, warnings)
+    undated = published is None
+    published = published or _now()
     updated = _moment(dict.get(entry, "updated_parsed")) or published
     image_url, image_alt = _image(entry, base)
     return PostData(
@@ -108,10 +110,13 @@ def _post(source: str, entry: Any, number: int, warnings: list[str], length: int
         html=html,
         image_url=image_url,
         image_alt=image_alt,
+        undated=undated,
     )
 
 
-def _when(entry: Any, keys: tuple[str, ...], label: str, warnings: list[str]) -> datetime:
+def _when(entry: Any, keys: tuple[str, ...], label: str, warnings: list[str]) -> datetime | None:
+    """The entry's date, or None (with a warning) when it has none we can use: the store then
+    dates it when it is first seen and keeps that date on later syncs."""
     for key in keys:
         # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning
         parsed: time.struct_time | None = dict.get(entry, f"{key}_parsed")
@@ -122,12 +127,12 @@ def _when(entry: Any, keys: tuple[str, ...], label: str, warnings: list[str]) ->
             shown = str(dict.get(entry, key) or "")[:60]
             warnings.append(
                 f"{label}: date {shown!r} is out of range (years 1900 to 2199); "
-                "using the time of this sync"
+                "dated when first seen"
             )
-            return _now()
+            return None
     shown = str(dict.get(entry, keys[0]) or "missing")[:60]
-    warnings.append(f"{label}: date {shown!r} is not a date; using the time of this sync")
-    return _now()
+    warnings.append(f"{label}: date {shown!r} is not a date; dated when first seen")
+    return None
 
 
 def _moment(parsed: time.struct_time | None) -> datetime | None:

@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +33,12 @@ class PostData:
     html: str = ""
     image_url: str = ""
     image_alt: str = ""
+    # the source gave no usable date: published_at is the time of this sync, and a post already
+    # stored keeps the date it was first seen with (an undated item is not re-dated every sync)
+    undated: bool = False
 
     def content_hash(self) -> str:
-        fields = {k: v for k, v in self.__dict__.items() if k != "source_id"}
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("source_id", "undated")}
         payload = json.dumps(fields, default=str, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()
 
@@ -136,6 +139,8 @@ def _store(
     result: SyncResult,
 ) -> Post:
     """Add ``data`` as a new post, or update ``post`` with it when its content changed."""
+    if data.undated and post is not None:
+        data = replace(data, published_at=post.published_at, updated_at=post.updated_at)
     digest = data.content_hash()
     if post is not None and post.content_hash == digest:
         post.source_id = data.source_id  # the same post under a new id (a feed's guid changed)

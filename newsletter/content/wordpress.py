@@ -177,7 +177,11 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
     if not title:
         title = summarize(html, 60) or f"Post {wp.id}"
         warnings.append(f"post {wp.id} has no title; using {title!r}")
-    published = _published(wp, warnings)
+    published = _date(wp.date_gmt, "date_gmt")
+    if published is None:
+        warnings.append(
+            f"post {wp.id} date_gmt is not a date ({wp.date_gmt!r}); dated when first seen"
+        )
     excerpt = sanitize(strip_shortcodes(wp.excerpt.rendered), base_url=wp.link)
     image_url, image_alt = _featured_image(wp)
     categories, tags = _terms(wp)
@@ -186,8 +190,8 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
         slug=make_slug(unquote(wp.slug), title, fallback=f"{source}-{wp.id}"),
         title=title,
         url=wp.link,
-        published_at=published,
-        updated_at=_date(wp.modified_gmt, "modified_gmt") or published,
+        published_at=published or _now(),
+        updated_at=_date(wp.modified_gmt, "modified_gmt") or published or _now(),
         categories=categories,
         tags=tags,
         author=_author(wp),
@@ -195,6 +199,7 @@ def _post(source: str, item: dict[str, Any], warnings: list[str], length: int) -
         html=html,
         image_url=image_url,
         image_alt=image_alt,
+        undated=published is None,
     )
 
 
@@ -214,14 +219,8 @@ def _date(value: object, field: str) -> datetime | None:
     return parsed
 
 
-def _published(wp: WPPost, warnings: list[str]) -> datetime:
-    published = _date(wp.date_gmt, "date_gmt")
-    if published is None:
-        warnings.append(
-            f"post {wp.id} date_gmt is not a date ({wp.date_gmt!r}); using the time of this sync"
-        )
-        published = datetime.now(UTC).replace(microsecond=0)
-    return published
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _featured_image(wp: WPPost) -> tuple[str, str]:
