@@ -21,7 +21,7 @@ from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.address import MAX_LENGTH
 from newsletter.subscribers.confirmation import Confirmations, add_pending
-from newsletter.subscribers.csv_files import import_csv, write_csv
+from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv, write_csv
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.factory import make_transport
 
@@ -180,6 +180,7 @@ def import_(
                 progress=lambda rows: bar.update(task, completed=rows),
             )
     state = "confirmed" if confirmed else "pending"
+    out.print(f"read {shown(file.name)} as cells separated by {DELIMITER_NAMES[report.delimiter]}")
     out.print(
         f"{report.imported} imported ({state}), {report.duplicates} skipped as duplicates, "
         f"{len(report.invalid)} invalid, {report.suppressed} suppressed (erased), "

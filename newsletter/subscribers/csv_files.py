@@ -1,8 +1,10 @@
 """Subscriber CSV files: import (our own export, or a Mailchimp-style export) and export.
 
-Columns are found by header name, case and punctuation ignored: ``email`` / ``Email Address``
-/ ``e-mail``; ``name`` or ``First Name`` + ``Last Name``. Mailchimp's unsubscribed and cleaned
-exports carry ``UNSUB_TIME`` / ``CLEAN_TIME``: such rows are never imported as subscribers.
+Cells may be separated by commas, semicolons or tabs (found from the header line); blank rows
+are skipped. Columns are found by header name, case and punctuation ignored: ``email`` /
+``Email Address`` / ``e-mail``; ``name`` or ``First Name`` + ``Last Name``. Mailchimp's
+unsubscribed and cleaned exports carry ``UNSUB_TIME`` / ``CLEAN_TIME``: such rows are never
+imported as subscribers.
 An import is one transaction: it all lands, or (on a database error) nothing does.
 
 The export is safe to open in a spreadsheet: a cell that would start with ``=``, ``+``, ``-``,
@@ -15,6 +17,7 @@ imports back to the same addresses and names.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +48,8 @@ FIRST_COLUMNS = ("first name", "fname", "given name")
 LAST_COLUMNS = ("last name", "lname", "surname", "family name")
 OPTED_OUT_COLUMNS = ("unsub time", "clean time")
 EXPORT_COLUMNS = ("email", "name", "status", "created_at", "confirmed_at", "unsubscribed_at")
+DELIMITERS = (",", ";", "\t")
+DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
 FORMULA = re.compile(r"'*[=+\-@\t\r]")  # what a spreadsheet may run, behind any apostrophes
 
 
@@ -59,6 +64,7 @@ class ImportReport:
     opted_out: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
     repeated: list[tuple[int, str]] = field(default_factory=list)
+    delimiter: str = ","
 
     @property
     def rows(self) -> int:
@@ -83,9 +89,28 @@ def _column(headers: dict[str, str], names: Iterable[str]) -> str | None:
     return next((headers[n] for n in names if n in headers), None)
 
 
-def read_rows(path: Path, stream: IO[str]) -> Iterator[Row]:
-    """Each data row with its line number; ImportFileError without an email column."""
-    reader = csv.DictReader(stream)
+def delimiter_of(header_line: str) -> str:
+    """The delimiter the header line is written with: of comma, semicolon (spreadsheets in
+    many European locales) and tab, the one that gives an email column, and of those the one
+    that gives the most columns; a comma when none does."""
+    best, most = ",", 0
+    for delimiter in DELIMITERS:
+        cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        if _column({_key(c): c for c in cells if c}, EMAIL_COLUMNS) and len(cells) > most:
+            best, most = delimiter, len(cells)
+    return best
+
+
+def read_rows(path: Path, stream: IO[str], report: ImportReport | None = None) -> Iterator[Row]:
+    """Each data row with its line number; ImportFileError without an email column.
+
+    The delimiter is found from the header line (and noted in ``report``); rows with nothing in
+    any cell (``,,`` as spreadsheets write blank rows) are skipped."""
+    header_line = stream.readline()
+    delimiter = delimiter_of(header_line)
+    if report is not None:
+        report.delimiter = delimiter
+    reader = csv.DictReader(itertools.chain([header_line], stream), delimiter=delimiter)
     headers = {_key(h): h for h in reader.fieldnames or [] if h}
     email = _column(headers, EMAIL_COLUMNS)
     if email is None:
@@ -95,6 +120,8 @@ def read_rows(path: Path, stream: IO[str]) -> Iterator[Row]:
     name, first, last = (_column(headers, c) for c in (NAME_COLUMNS, FIRST_COLUMNS, LAST_COLUMNS))
     opted = [headers[c] for c in OPTED_OUT_COLUMNS if c in headers]
     for record in reader:
+        if not any(isinstance(v, str) and v.strip() for v in record.values()):
+            continue  # a blank row
         full = from_spreadsheet(record.get(name)) if name else None
         if not full:
             parts = (from_spreadsheet(record.get(c or "")) for c in (first, last))
@@ -130,7 +157,7 @@ def import_csv(
     lines: dict[str, int] = {}  # key -> the line that brought it, for this file's repeats
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            for row in read_rows(path, stream):
+            for row in read_rows(path, stream, report):
                 _sort(row, report, existing, suppressed, lines, batch)
                 if len(batch) >= CHUNK:
                     _insert(session, batch, cause=cause, source=source)

@@ -7,6 +7,8 @@ import io
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import run_cli
 from tests.subscribers.conftest import Outbox
 
@@ -83,6 +85,31 @@ def test_import_without_an_email_column_names_the_file(web_settings, project):
     assert code == 1 and "bad.csv:1" in err and "no email column" in err
     code, _, err = run_cli("subscribers", "import", "missing.csv")
     assert code == 1 and "missing.csv" in err
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "said"), [(",", "commas"), (";", "semicolons"), ("\t", "tabs")]
+)
+def test_import_finds_the_delimiter_and_skips_blank_rows(web_settings, project, delimiter, said):
+    """Spreadsheets in many locales save CSV with semicolons, and write blank rows as ``;;``."""
+    rows = [
+        ["E-mail", "First name", "Last name"],
+        ["ann@example.org", "Ann", "Lee, Dr"],
+        ["", "", ""],
+        [],
+        ["bo@example.org", "Bo", ""],
+    ]
+    text = "\n".join(
+        delimiter.join(f'"{c}"' if delimiter in c or "," in c else c for c in row) for row in rows
+    )
+    (project / "list.csv").write_text(text + "\n", encoding="utf-8")
+    code, out, err = run_cli("subscribers", "import", "list.csv", "--source", "Spreadsheet")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert f"read list.csv as cells separated by {said}" in flat
+    assert "2 imported (pending), 0 skipped as duplicates, 0 invalid" in flat
+    people = {p["email"]: p["name"] for p in _json_list()}
+    assert people == {"ann@example.org": "Ann Lee, Dr", "bo@example.org": "Bo"}
 
 
 def test_erase_leaves_nothing_but_the_suppression(web_settings):
