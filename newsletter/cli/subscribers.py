@@ -20,13 +20,19 @@ from newsletter.errors import InvalidAddress, SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.address import MAX_LENGTH
-from newsletter.subscribers.confirmation import Confirmations, add_pending
+from newsletter.subscribers.confirmation import (
+    Confirmations,
+    add_pending,
+    never_asked,
+    reconfirm,
+)
 from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv, write_csv
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.factory import make_transport
 
 subscribers_app = typer.Typer(
-    help="The mailing list: add, list, count, import, export, erase, show.", no_args_is_help=True
+    help="The mailing list: add, list, count, import, reconfirm, export, erase, show.",
+    no_args_is_help=True,
 )
 
 
@@ -196,6 +202,52 @@ def _count_lines(path: Path) -> int:
             return max(0, sum(1 for _ in stream) - 1)
     except OSError as exc:
         raise SubscriberError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+@subscribers_app.command("reconfirm")
+@reports_errors
+def reconfirm_(
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Send at most this many emails in this run.")
+    ] = None,
+    per_second: Annotated[
+        float, typer.Option(min=0.1, max=100, help="Emails per second, at most.")
+    ] = 5.0,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before sending.")] = False,
+) -> None:
+    """Email the confirmation link to imported pending addresses never asked (re-permission)."""
+    settings = get_settings()
+    engine = open_engine(settings)
+    waiting = never_asked(engine)
+    count = min(waiting, limit) if limit else waiting
+    if not count:
+        out.print("nobody to ask: every pending subscriber has been sent a confirmation email")
+        return
+    out.print(
+        f"{count} of {waiting} pending subscribers never sent a confirmation email will be sent "
+        f"one now, at most {per_second:g} a second (about {count / per_second:.0f} s)"
+    )
+    if not yes and not typer.confirm("Send?", default=False, err=True):
+        raise typer.Exit(1)
+    confirmations = Confirmations(
+        settings, make_transport(settings), Tokens.from_settings(settings)
+    )
+    columns = (TextColumn("asking"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, disable=count < 20) as bar:
+        task = bar.add_task("reconfirm", total=count)
+        done = reconfirm(
+            engine,
+            confirmations,
+            limit=limit,
+            per_second=per_second,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+    out.print(f"{len(done.sent)} sent, {len(done.failed)} not sent")
+    for address, problem in done.failed:
+        err.print(f"  {shown(address)}: {shown(problem)}")
+    if done.failed:
+        err.print("error: some emails were not sent; run the same command again to retry them")
+        raise typer.Exit(1)
 
 
 @subscribers_app.command("export")

@@ -3,15 +3,19 @@
 ``templates/confirm.mjml.j2`` is compiled with a ``%%confirm_url%%`` placeholder the first time
 it is needed; each signup then costs only a substitution and a transport call, like an issue.
 A signup on the web goes through ``store.signup``; staff adding an address through
-``add_pending``.
+``add_pending``; imported pending addresses, asked in bulk, through ``reconfirm``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from markupsafe import Markup
+from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
@@ -19,7 +23,7 @@ from newsletter.errors import ConfirmationNotSent
 from newsletter.issues import placeholders
 from newsletter.issues.build import org_context
 from newsletter.issues.compiler import compile_template, make_environment
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, SubscriberStatus, subscriber_table, utcnow
 from newsletter.subscribers import store
 from newsletter.subscribers.address import sendable
 from newsletter.subscribers.tokens import Tokens, confirm_url
@@ -113,3 +117,84 @@ def add_pending(
             f"added {added.email} as pending, but the confirmation email was not sent: {exc}"
         ) from exc
     return added
+
+
+@dataclass
+class Reconfirmed:
+    """What a ``reconfirm`` run did: who was sent the email, and who could not be."""
+
+    sent: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def never_asked(engine: sa.Engine) -> int:
+    """Pending subscribers who were never sent a confirmation email (imported ones)."""
+    with Session(engine) as session:
+        query = select(sa.func.count()).select_from(Subscriber).where(*_never_asked())
+        return int(session.exec(query).one())
+
+
+def _never_asked() -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        col(Subscriber.status) == SubscriberStatus.pending,
+        col(Subscriber.confirmation_sent_at).is_(None),
+    )
+
+
+def reconfirm(
+    engine: sa.Engine,
+    confirmations: Confirmations,
+    *,
+    limit: int | None = None,
+    per_second: float = 5.0,
+    progress: Callable[[int], None] = lambda _done: None,
+) -> Reconfirmed:
+    """Send the confirmation email to pending subscribers never sent one (an imported list),
+    oldest first, at most ``per_second`` a second and ``limit`` in all.
+
+    Each person is claimed before the email goes out (``confirmation_sent_at`` set only if it
+    is still empty), so two runs at once, or a run after a crash, never send anyone a second
+    one; an email the transport refuses releases the claim, so the next run tries again. A
+    crash between the claim and the send leaves that person claimed but not emailed (at most
+    one per run): asking twice is worse than not asking.
+    """
+    with Session(engine) as session:
+        query = select(Subscriber).where(*_never_asked()).order_by(col(Subscriber.id))
+        people = list(session.exec(query.limit(limit) if limit else query))
+    done = Reconfirmed()
+    gap = 1.0 / per_second if per_second > 0 else 0.0
+    for number, person in enumerate(people):
+        if number and gap:
+            time.sleep(gap)
+        if not _claim(engine, person):
+            continue  # another run got there first
+        try:
+            confirmations.send(person)
+        except DeliveryError as exc:
+            _release(engine, person)
+            done.failed.append((person.email, str(exc)))
+        else:
+            done.sent.append(person.email)
+        progress(number + 1)
+    return done
+
+
+def _claim(engine: sa.Engine, person: Subscriber) -> bool:
+    with session_scope(engine) as session:
+        claimed = session.connection().execute(
+            sa.update(subscriber_table)
+            .where(subscriber_table.c.id == person.id)
+            .where(subscriber_table.c.status == SubscriberStatus.pending.value)
+            .where(subscriber_table.c.confirmation_sent_at.is_(None))
+            .values(confirmation_sent_at=utcnow())
+        )
+        return bool(claimed.rowcount)
+
+
+def _release(engine: sa.Engine, person: Subscriber) -> None:
+    with session_scope(engine) as session:
+        session.connection().execute(
+            sa.update(subscriber_table)
+            .where(subscriber_table.c.id == person.id)
+            .values(confirmation_sent_at=None)
+        )
