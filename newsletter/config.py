@@ -35,7 +35,7 @@ from pydantic_settings import (
 from newsletter.errors import ConfigError
 
 CONFIG_ENV = "NEWSLETTER_CONFIG"
-RATE = re.compile(r"(\d+)\s*/\s*(second|minute|hour|day)")
+RATE = re.compile(r"(\d+)\s*/\s*(\d+)?\s*(second|minute|hour|day)s?")
 DEFAULT_CONFIG_FILE = "newsletter.toml"
 SECRET_KEY_MIN = 32
 _SOURCE_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -190,7 +190,8 @@ class Settings(BaseSettings):
         default_factory=list, description="Proxies (IPs, networks) whose X-Forwarded-* count."
     )
     signup_rate_limit: str = Field(
-        "5/minute", description="Signups per client IP: N/second|minute|hour|day, or off."
+        "20/10 minutes",
+        description="Signups per client IP in a moving window (N/[M] unit), or off.",
     )
     email_check_deliverability: bool = Field(
         False, description="Look up the domain of each new address in DNS (production only)."
@@ -326,7 +327,7 @@ class Settings(BaseSettings):
     def _rate(cls, value: str) -> str:
         value = value.strip().lower()
         if value != "off" and not RATE.fullmatch(value):
-            raise ValueError("must look like 5/minute (second, minute, hour, day) or be off")
+            raise ValueError("must look like 20/10 minutes, 5/minute, 100/day, or be off")
         return value
 
     @field_validator("allowed_origins")

@@ -57,6 +57,7 @@ LIBRARY_HOMES = {
     "starlette": {"web/"},
     "uvicorn": {"web/"},
     "itsdangerous": {"subscribers/tokens.py"},
+    "limits": {"web/ratelimit.py"},
     "email_validator": {"subscribers/address.py"},
     "sendgrid": {"transports/sendgrid.py", "transports/webhook_signature.py"},
     "python_http_client": {"transports/sendgrid.py"},

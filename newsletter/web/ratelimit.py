@@ -1,15 +1,19 @@
-"""A per-IP fixed-window rate limit for the signup paths, held in this process's memory.
+"""The per-IP signup rate limit: a moving window (the ``limits`` library), held in this
+process's memory.
 
+A moving window counts the requests of the last period whatever the clock says, so a burst
+across a minute boundary cannot pass twice the limit, as it could with fixed windows.
 Trade-off: each uvicorn worker process counts on its own, so with N workers a client may get up
-to N times the limit; a restart forgets the counts. For one small organisation's signup form
-that is enough, and it needs no shared store.
+to N times the limit; a restart forgets the counts. For one organisation's signup form that is
+enough, and it needs no shared store.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
+
+from limits import RateLimitItemPerSecond, storage, strategies
 
 from newsletter.config import RATE
 
@@ -23,23 +27,14 @@ class RateLimit:
         found = RATE.fullmatch(spec.strip().lower())
         self.enabled = found is not None
         self.limit = int(found.group(1)) if found else 0
-        self.period = PERIODS[found.group(2)] if found else 1
-        self._windows: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
+        self.period = int(found.group(2) or 1) * PERIODS[found.group(3)] if found else 1
+        self._item = RateLimitItemPerSecond(max(1, self.limit), self.period)
+        self._window = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 
-    def hit(self, client: str, now: float | None = None) -> int:
+    def hit(self, client: str) -> int:
         if not self.enabled:
             return 0
-        moment = time.time() if now is None else now
-        window = int(moment // self.period)
-        with self._lock:
-            if len(self._windows) > 10_000:
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-            start, count = self._windows.get(client, (window, 0))
-            if start != window:
-                start, count = window, 0
-            count += 1
-            self._windows[client] = (start, count)
-        if count <= self.limit:
+        if self._window.hit(self._item, client):
             return 0
-        return max(1, math.ceil((window + 1) * self.period - moment))
+        reset = self._window.get_window_stats(self._item, client).reset_time
+        return max(1, math.ceil(reset - time.time()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -104,6 +105,27 @@ def test_rate_limit_counts_form_and_json_together_and_says_when(web_settings, st
     assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
     assert "try again" in answers[4].text
     assert status_of(store, "d@example.org") is None
+
+
+def test_rate_limit_is_a_moving_window_no_burst_across_a_boundary(web_settings, store):
+    """Fixed windows let 2 x the limit through around a boundary (the end of one window, the
+    start of the next); a moving window counts the last period whatever the clock says."""
+    settings = Settings(signup_rate_limit="3/2 seconds")
+    with TestClient(make_app(settings, store), base_url=settings.base_url) as client:
+        time.sleep(2 - time.time() % 2 + 1.7)  # 0.3 s before a 2-second boundary
+        before = [client.post("/subscribe", data={"email": f"a{n}@example.org"}) for n in range(3)]
+        time.sleep(max(0.0, 2 - time.time() % 2) + 0.05)  # just after it
+        after = [client.post("/subscribe", data={"email": f"b{n}@example.org"}) for n in range(3)]
+    assert [a.status_code for a in before] == [200, 200, 200]
+    assert [a.status_code for a in after] == [429, 429, 429]
+    assert int(after[0].headers["Retry-After"]) in (1, 2)
+
+
+def test_the_default_rate_limit_lets_a_room_sign_up(clean_env):
+    settings = Settings()
+    assert settings.signup_rate_limit == "20/10 minutes"
+    with pytest.raises(ValueError, match="20/10 minutes"):
+        Settings(signup_rate_limit="20 a minute")
 
 
 def test_unsubscribe_get_changes_nothing_post_one_click_does(client, outbox, store):
