@@ -16,7 +16,7 @@ from newsletter.content.store import SyncResult
 from newsletter.issues.checks import Finding, check_compiled
 from newsletter.issues.compiler import CompiledIssue, compile_issue, make_environment
 from newsletter.issues.file import Issue, load_issue
-from newsletter.issues.selection import select_sections
+from newsletter.issues.selection import reference_problems, select_sections
 
 MARKDOWN_SOURCE = DEFAULT_SOURCE_NAME
 
@@ -58,13 +58,14 @@ def build_issue(
     Pass the same ``env`` to repeated builds (preview, benchmarks) to reuse compiled templates;
     Jinja still reloads a template whose file changed.
     """
-    issue = load_issue(
-        ref,
-        issues_dir=settings.issues_dir,
-        templates_dir=settings.templates_dir,
-        default_zone=settings.timezone,
-    )
     with Session(engine) as session:
+        issue = load_issue(
+            ref,
+            issues_dir=settings.issues_dir,
+            templates_dir=settings.templates_dir,
+            default_zone=settings.timezone,
+            references=lambda sections: reference_problems(session, sections),
+        )
         sections = select_sections(session, issue)
         env = env or make_environment(settings.templates_dir)
         compiled = compile_issue(env, issue, sections, org_context(settings))
