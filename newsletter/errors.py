@@ -242,8 +242,10 @@ def plain(error: Mapping[str, Any], keys: Iterable[str] = ()) -> str:
         listed = f"; the keys are: {', '.join(allowed)}" if allowed else ""
         return f"unknown key {name!r} (a typo?){listed}"
     if kind in ("value_error", "assertion_error"):
-        return str(error.get("msg", "")).removeprefix("Value error, ").removeprefix(
-            "Assertion failed, "
+        return (
+            str(error.get("msg", ""))
+            .removeprefix("Value error, ")
+            .removeprefix("Assertion failed, ")
         )
     template = _TYPES.get(kind)
     if template is None:  # a kind we did not foresee: pydantic's sentence, softened

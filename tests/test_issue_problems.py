@@ -46,7 +46,7 @@ def test_send_refuses_a_misspelt_pin_and_writes_nothing(project, synced):
         HEAD + '[[sections]]\ntitle = "A"\npin = [\n  "annual-report-2015",\n'
         '  "results-at-a-glanse",\n]\n',
     )
-    code, out, err = run_cli("send", "custom", "--yes")
+    code, _out, err = run_cli("send", "custom", "--yes")
     assert code == 1
     assert _errors(err) == [
         "error: issues/custom.toml:9: sections[0].pin: pinned post 'results-at-a-glanse' is not "
@@ -87,8 +87,11 @@ def test_unknown_tag_and_a_tag_used_as_category(project, synced):
 
 
 def test_a_category_with_no_post_in_the_period_is_only_a_warning(project, synced):
-    _write(project, HEAD + '[[sections]]\ntitle = "A"\ncategories = ["blog"]\n'
-           '[[sections]]\ntitle = "E"\ntags = ["forced-marriage"]\n')  # a Q4 post's tag
+    _write(
+        project,
+        HEAD + '[[sections]]\ntitle = "A"\ncategories = ["blog"]\n'
+        '[[sections]]\ntitle = "E"\ntags = ["forced-marriage"]\n',
+    )  # a Q4 post's tag
     code, _, err = run_cli("check", "custom")
     assert code == 0, err
     assert "section 'E' selects no posts" in err
@@ -102,15 +105,13 @@ def test_every_problem_of_a_file_is_listed_with_line_and_field(project, synced):
         'exclude = ["anual-report-2015"]\n'
         '[[sections]]\ntitle = "B"\ncategroies = ["blog"]\nlimit = "three"\n',
     )
-    code, out, err = run_cli("check", "custom")
+    code, _out, err = run_cli("check", "custom")
     assert code == 1
     assert _errors(err) == [
         "error: issues/custom.toml:3: quarter: '2016-Q5' is not a quarter: write YYYY-Qn with n "
         "from 1 to 4",
-        "error: issues/custom.toml:4: template: template templates/monthly.mjml.j2 does not "
-        "exist",
-        "error: issues/custom.toml:7: sections[0].limt: unknown key 'limt' (did you mean "
-        "'limit'?)",
+        "error: issues/custom.toml:4: template: template templates/monthly.mjml.j2 does not exist",
+        "error: issues/custom.toml:7: sections[0].limt: unknown key 'limt' (did you mean 'limit'?)",
         "error: issues/custom.toml:8: sections[0].order: 'newest-first' is not one of 'newest', "
         "'oldest' or 'title'",
         "error: issues/custom.toml:9: sections[0].exclude: excluded post 'anual-report-2015' is "
@@ -132,16 +133,16 @@ def test_every_problem_of_a_file_is_listed_with_line_and_field(project, synced):
         ('"2017-01-10 09:00"', "'2017-01-10 09:00' is not a TOML date and time"),
     ],
 )
-def test_send_at_needs_a_full_toml_date_and_time_and_shows_the_forms(
-    project, synced, value, words
-):
-    _write(project, HEAD + f"send_at = {value}\n[[sections]]\ntitle = \"A\"\n")
+def test_send_at_needs_a_full_toml_date_and_time_and_shows_the_forms(project, synced, value, words):
+    _write(project, HEAD + f'send_at = {value}\n[[sections]]\ntitle = "A"\n')
     code, _, err = run_cli("check", "custom")
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith("error: issues/custom.toml:5: send_at: ")
     assert words in line
-    assert "send_at = 2017-01-10T09:00:00+07:00" in line and "send_at = 2017-01-10T09:00:00 " in line
+    assert (
+        "send_at = 2017-01-10T09:00:00+07:00" in line and "send_at = 2017-01-10T09:00:00 " in line
+    )
 
 
 def test_send_at_without_offset_is_in_the_issue_timezone(project, synced):
@@ -150,14 +151,16 @@ def test_send_at_without_offset_is_in_the_issue_timezone(project, synced):
         HEAD + 'timezone = "Europe/Paris"\nsend_at = 2017-01-10T09:00:00\n'
         '[[sections]]\ntitle = "A"\n',
     )
-    code, out, err = run_cli("build", "custom")
+    code, _out, err = run_cli("build", "custom")
     assert code == 0, err
     meta = json.loads((project / "build" / "custom" / "issue.json").read_text())
     assert meta["send_at"] == "2017-01-10T08:00:00+00:00"
 
 
 def test_quarter_in_lower_case_selects_the_same_posts(project, synced):
-    _write(project, HEAD.replace("2016-Q3", "2016-q3") + '[[sections]]\ntitle = "A"\n', "lower.toml")
+    _write(
+        project, HEAD.replace("2016-Q3", "2016-q3") + '[[sections]]\ntitle = "A"\n', "lower.toml"
+    )
     _write(project, HEAD + '[[sections]]\ntitle = "A"\n', "upper.toml")
     counts = []
     for slug in ("lower", "upper"):

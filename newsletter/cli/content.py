@@ -41,7 +41,7 @@ def content_sync(
     outcomes = sync_sources(settings, open_engine(settings), request, only=source)
     for outcome in outcomes:
         _report_sync(outcome, prune)
-    failed = [o.name for o in outcomes if o.error]
+    failed = [o.name for o in outcomes if o.error or (o.result and o.result.problems)]
     if failed and len(outcomes) > 1:
         err.print(
             f"{len(outcomes) - len(failed)} of {len(outcomes)} sources synced; "
@@ -57,6 +57,9 @@ def _report_sync(outcome: Outcome, prune: bool) -> None:
         err.print(f"[bold red]error:[/] {shown(outcome.error)}", soft_wrap=True)
         return
     result = outcome.result
+    for problem in result.problems:  # a bad file is skipped; the good ones are stored
+        for line in problem.lines():
+            err.print(f"[bold red]error:[/] {shown(line)}", soft_wrap=True)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {shown(outcome.name)}: {shown(warning)}", soft_wrap=True)
     if result.not_modified:
@@ -66,6 +69,13 @@ def _report_sync(outcome: Outcome, prune: bool) -> None:
         f"{shown(result.source)}: {len(result.created)} new, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged" + (f", {len(result.pruned)} pruned" if prune else "")
     )
+    if result.problems:
+        skipped = sorted({problem.path.name for problem in result.problems})
+        err.print(
+            f"{shown(result.source)}: {len(skipped)} files skipped (fix them and sync again): "
+            f"{shown(', '.join(skipped))}",
+            soft_wrap=True,
+        )
 
 
 def _day_start(day: date | None, settings: Settings) -> datetime | None:
