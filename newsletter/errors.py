@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 
 class NewsletterError(Exception):
@@ -80,9 +80,13 @@ E = TypeVar("E", bound=LocatedError)
 def gathered(problems: Sequence[E]) -> E:
     """One error standing for several problems (sorted by file and line): the first, carrying
     the others in ``also``."""
-    ordered = sorted(problems, key=lambda p: (str(p.path), p.line or 0))
-    first = ordered[0]
-    first.also = list(ordered[1:])
+    flat: list[LocatedError] = []
+    for problem in problems:
+        flat += [problem, *problem.also]
+        problem.also = []
+    flat.sort(key=lambda p: (str(p.path), p.line or 0))
+    first = cast(E, flat[0])  # problems of one kind: E
+    first.also = flat[1:]
     return first
 
 

@@ -201,3 +201,19 @@ def test_content_list_never_cuts_a_slug_in_a_narrow_terminal(project, synced, mo
     ):
         assert slug in out, out
     assert "…" not in out
+
+
+def test_send_due_reads_a_local_send_at_in_the_issue_timezone_as_build_does(project, synced):
+    from zoneinfo import ZoneInfo
+
+    from newsletter.issues.file import scheduled_send_at
+
+    path = _write(
+        project,
+        HEAD
+        + 'timezone = "Europe/Paris"\nsend_at = 2017-01-10T09:00:00\n[[sections]]\ntitle = "A"\n',
+    )
+    at = scheduled_send_at(path, ZoneInfo("Asia/Bangkok"))
+    assert at is not None and at.isoformat() == "2017-01-10T08:00:00+00:00"
+    _write(project, HEAD + 'send_at = 2017-01-10\n[[sections]]\ntitle = "A"\n')
+    assert scheduled_send_at(path, ZoneInfo("Asia/Bangkok")) is None  # no time: not scheduled

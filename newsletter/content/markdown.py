@@ -167,7 +167,7 @@ def _read_text(path: Path) -> str:
 
 def _check_header(path: Path, text: str) -> None:
     """The header is a '---' line, the keys, and a closing '---' line: say which is missing."""
-    lines = text.splitlines()
+    lines = text.lstrip().splitlines()  # blank lines before the header are allowed
     if not lines or not _FENCE.match(lines[0]):
         raise ContentError(
             path,
