@@ -22,11 +22,17 @@ NewsletterError
 DeliveryError is how a transport fails (``transports.base`` re-exports it); the sender turns it
 into a ledger status or a SendError, a signup or a staff add into ConfirmationNotSent.
 tests/test_errors.py keeps this drawing equal to the classes below.
+
+A LocatedError may carry further problems of the same file (``gathered``): the CLI prints one
+line per problem. ``plain`` turns a pydantic validation error into a sentence for a person.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 
 class NewsletterError(Exception):
@@ -51,12 +57,37 @@ class LocatedError(NewsletterError):
         self.line = line
         self.field = field
         self.message = message
-        super().__init__(str(self))
+        self.also: list[LocatedError] = []  # further problems of the same run (``gathered``)
+        super().__init__(self.one_line())
 
-    def __str__(self) -> str:
+    def one_line(self) -> str:
+        """This problem alone: ``file:line: field: message``."""
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
         what = f"{self.field}: " if self.field else ""
         return f"{where}: {what}{self.message}"
+
+    def lines(self) -> list[str]:
+        """Every problem, one line each (what the CLI prints)."""
+        return [self.one_line(), *(problem.one_line() for problem in self.also)]
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines())
+
+
+E = TypeVar("E", bound=LocatedError)
+
+
+def gathered(problems: Sequence[E]) -> E:
+    """One error standing for several problems (sorted by file and line): the first, carrying
+    the others in ``also``."""
+    flat: list[LocatedError] = []
+    for problem in problems:
+        flat += [problem, *problem.also]
+        problem.also = []
+    flat.sort(key=lambda p: (str(p.path), p.line or 0))
+    first = cast(E, flat[0])  # problems of one kind: E
+    first.also = flat[1:]
+    return first
 
 
 class ContentError(LocatedError):
@@ -148,3 +179,86 @@ class TokenError(NewsletterError):
 
 class WebhookError(NewsletterError):
     pass
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name``: the same but for letter case first, else difflib's."""
+    names = list(known)
+    same = [k for k in names if k.casefold() == name.casefold()]
+    close = same or difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_TYPES = {
+    "int_type": "must be a whole number, not {input}",
+    "int_parsing": "must be a whole number (an integer), not {input}",
+    "int_from_float": "must be a whole number (an integer), not {input}",
+    "float_type": "must be a number, not {input}",
+    "float_parsing": "must be a number, not {input}",
+    "bool_type": "must be true or false, not {input}",
+    "bool_parsing": "must be true or false, not {input}",
+    "string_type": "must be text in quotes, not {input}",
+    "list_type": 'must be a list, e.g. ["a", "b"], not {input}',
+    "dict_type": "must be a group of keys (a table), not {input}",
+    "model_type": "must be a group of keys (a table), not {input}",
+    "model_attributes_type": "must be a group of keys (a table), not {input}",
+    "missing": "required key is missing",
+    "string_too_short": "must not be empty",
+    "too_short": "needs at least {min_length} entry",
+    "string_too_long": "is too long: at most {max_length} characters",
+    "too_long": "has too many entries: at most {max_length}",
+    "greater_than_equal": "must be at least {ge}, not {input}",
+    "less_than_equal": "must be at most {le}, not {input}",
+    "greater_than": "must be more than {gt}, not {input}",
+    "less_than": "must be less than {lt}, not {input}",
+    "literal_error": "{input} is not one of {expected}",
+    "date_type": "{input} is not a date: write YYYY-MM-DD",
+    "date_parsing": "{input} is not a date: write YYYY-MM-DD",
+    "date_from_datetime_parsing": "{input} is not a date: write YYYY-MM-DD",
+    "date_from_datetime_inexact": "must be a day (YYYY-MM-DD) without a time, not {input}",
+    "datetime_type": "{input} is not a date and time: write YYYY-MM-DDTHH:MM:SS+07:00",
+    "datetime_parsing": "{input} is not a date and time: write YYYY-MM-DDTHH:MM:SS+07:00",
+    "datetime_from_date_parsing": "{input} is not a date and time: write YYYY-MM-DDTHH:MM:SS",
+    "url_type": "{input} is not an address: write an absolute https:// address",
+    "url_parsing": "{input} is not an absolute address: write https://...",
+    "url_scheme": "{input} is not an http(s) address: write https://...",
+}
+
+
+def plain(error: Mapping[str, Any], keys: Iterable[str] = ()) -> str:
+    """One item of a pydantic ``ValidationError.errors()`` as a sentence a person understands,
+    never pydantic's own wording ("Extra inputs are not permitted", "Field required").
+
+    ``keys`` are the keys allowed where the error occurred, to suggest one for an unknown key.
+    """
+    kind, loc = str(error.get("type", "")), tuple(error.get("loc", ()))
+    if kind == "extra_forbidden":
+        name = str(loc[-1]) if loc else "?"
+        allowed = sorted(keys)
+        guess = did_you_mean(name, allowed)
+        if guess:
+            return f"unknown key {name!r} (did you mean {guess!r}?)"
+        listed = f"; the keys are: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key {name!r} (a typo?){listed}"
+    if kind in ("value_error", "assertion_error"):
+        return (
+            str(error.get("msg", ""))
+            .removeprefix("Value error, ")
+            .removeprefix("Assertion failed, ")
+        )
+    template = _TYPES.get(kind)
+    if template is None:  # a kind we did not foresee: pydantic's sentence, softened
+        message = str(error.get("msg", "is not valid"))
+        return message[:1].lower() + message[1:]
+    context = _Context(error.get("ctx") or {}, input=_short(error.get("input")))
+    return template.format_map(context)
+
+
+class _Context(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"

@@ -125,11 +125,16 @@ def test_post_titles_and_section_titles_are_shown_as_written(project, synced, mo
     _clean(out)
     issue = project / "issues" / "2016-q3.toml"
     issue.write_text(
-        issue.read_text() + '\n[[sections]]\ntitle = "[bold]S[/] [red"\ncategories = ["nonesuch"]\n'
-    )
+        issue.read_text()
+        + '\n[[sections]]\ntitle = "[bold]S[/] [red"\ntags = ["forced-marriage"]\n'
+    )  # a tag of the store on no post of the quarter: a warning
     code, out, err = run_cli("check", "2016-q3")
     assert code == 0, err
     assert "section '[bold]S[/] [red' selects no posts" in err
+    _clean(out + err)
+    issue.write_text(issue.read_text() + 'categories = ["[bold]x[/] \\u001b[2J"]\n')
+    code, out, err = run_cli("check", "2016-q3")  # an unknown category: an error, shown as written
+    assert code == 1 and "category '[bold]x[/] \\x1b[2J'" in err, err
     _clean(out + err)
     code, out, err = run_cli("check", "[bold]nonesuch[/]\x1b[2J")
     assert code == 1 and "[bold]nonesuch[/]\\x1b[2J" in err

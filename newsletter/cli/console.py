@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from newsletter import db
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError
+from newsletter.errors import LocatedError, NewsletterError
 from newsletter.issues.build import Build
 
 # emoji=False: ":warning:" in a subscriber's name is text, not an emoji code
@@ -67,7 +67,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except NewsletterError as exc:
-            err.print(f"[bold red]error:[/] {shown(exc)}")
+            for line in exc.lines() if isinstance(exc, LocatedError) else [str(exc)]:
+                err.print(f"[bold red]error:[/] {shown(line)}")  # every problem of a file
             raise typer.Exit(1) from None
         except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
             # the database itself failed (read-only, locked, disk full, gone): one line too

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 import typer
@@ -14,6 +14,7 @@ from newsletter.cli.console import Format, err, open_engine, out, reports_errors
 from newsletter.config import Settings, get_settings
 from newsletter.content.sources import Outcome, SyncRequest, sync_sources
 from newsletter.content.store import query_posts
+from newsletter.models import Post
 
 content_app = typer.Typer(help="The content store: sync posts and list them.", no_args_is_help=True)
 
@@ -40,7 +41,7 @@ def content_sync(
     outcomes = sync_sources(settings, open_engine(settings), request, only=source)
     for outcome in outcomes:
         _report_sync(outcome, prune)
-    failed = [o.name for o in outcomes if o.error]
+    failed = [o.name for o in outcomes if o.error or (o.result and o.result.problems)]
     if failed and len(outcomes) > 1:
         err.print(
             f"{len(outcomes) - len(failed)} of {len(outcomes)} sources synced; "
@@ -56,6 +57,9 @@ def _report_sync(outcome: Outcome, prune: bool) -> None:
         err.print(f"[bold red]error:[/] {shown(outcome.error)}", soft_wrap=True)
         return
     result = outcome.result
+    for problem in result.problems:  # a bad file is skipped; the good ones are stored
+        for line in problem.lines():
+            err.print(f"[bold red]error:[/] {shown(line)}", soft_wrap=True)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {shown(outcome.name)}: {shown(warning)}", soft_wrap=True)
     if result.not_modified:
@@ -65,6 +69,13 @@ def _report_sync(outcome: Outcome, prune: bool) -> None:
         f"{shown(result.source)}: {len(result.created)} new, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged" + (f", {len(result.pruned)} pruned" if prune else "")
     )
+    if result.problems:
+        skipped = sorted({problem.path.name for problem in result.problems})
+        err.print(
+            f"{shown(result.source)}: {len(skipped)} files skipped (fix them and sync again): "
+            f"{shown(', '.join(skipped))}",
+            soft_wrap=True,
+        )
 
 
 def _day_start(day: date | None, settings: Settings) -> datetime | None:
@@ -80,7 +91,8 @@ def content_list(
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this day.")
     ] = None,
     until: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Before this day.")
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Up to and including this day."),
     ] = None,
     category: Annotated[list[str] | None, typer.Option(help="Only this category.")] = None,
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
@@ -91,7 +103,7 @@ def content_list(
         posts = query_posts(
             session,
             since=_day_start(since.date() if since else None, settings),
-            until=_day_start(until.date() if until else None, settings),
+            until=_day_start(until.date() + timedelta(days=1) if until else None, settings),
             categories=category or (),
         )
     if output is Format.json:
@@ -109,10 +121,26 @@ def content_list(
         ]
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("published", "slug", "categories", "title", title=f"{len(posts)} posts")
+    out.print(_table(posts, settings))
+
+
+SLUG_ROOM = 10 + 12 + 12 + 4 * 2 + 5  # the other columns at their narrowest, padding, rules
+
+
+def _table(posts: list[Post], settings: Settings) -> Table:
+    """Newest first; a slug is never cut or wrapped (staff copy it into ``pin``/``exclude``):
+    in a terminal too narrow for the longest one the table is wider than the terminal."""
+    longest = max((len(shown(p.slug)) for p in posts), default=4)
+    table = Table(title=f"{len(posts)} posts")
+    table.add_column("published", no_wrap=True)
+    table.add_column("slug", no_wrap=True, overflow="ignore", min_width=longest)
+    table.add_column("categories", overflow="fold")
+    table.add_column("title", overflow="fold")
+    if longest + SLUG_ROOM > out.width:
+        table.width = longest + SLUG_ROOM
     for p in posts:
         local = p.published_at.astimezone(settings.zone)
         table.add_row(
             f"{local:%Y-%m-%d}", shown(p.slug), shown(", ".join(p.categories)), shown(p.title)
         )
-    out.print(table)
+    return table

@@ -96,6 +96,7 @@ def sync_source(
             prune = request.prune and fetched.complete
             result = upsert_posts(session, source.name, fetched.posts, prune=prune)
         result.warnings.extend(fetched.warnings)
+        result.problems.extend(fetched.problems)
         _remember(session, source, fetched)
     return result
 
@@ -126,10 +127,10 @@ def _read(
 ) -> Fetched:
     if isinstance(source, MarkdownSourceConfig):
         folder = source.path or settings.content_dir
-        posts = markdown.read_folder(
+        posts, problems = markdown.read_folder(
             folder, zone=settings.zone, summary_length=settings.summary_length
-        )
-        return Fetched(posts=posts)
+        )  # a bad file is skipped (and not pruned), the good ones are stored
+        return Fetched(posts=posts, complete=not problems, problems=problems)
     fresh = request.full or request.prune
     timeout = source.timeout or settings.http_timeout
     with make_client(timeout) as client:

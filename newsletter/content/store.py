@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from newsletter.errors import ContentError
 from newsletter.models import Post, utcnow
 
 
@@ -55,6 +56,7 @@ class Fetched:
     warnings: list[str] = field(default_factory=list)
     complete: bool = True
     not_modified: bool = False
+    problems: list[ContentError] = field(default_factory=list)  # files skipped, and why
     etag: str = ""
     last_modified: str = ""
     newest_modified_at: datetime | None = None
@@ -69,6 +71,7 @@ class SyncResult:
     pruned: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     not_modified: bool = False
+    problems: list[ContentError] = field(default_factory=list)  # files skipped: exit 1
 
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")

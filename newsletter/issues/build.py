@@ -13,10 +13,11 @@ from sqlmodel import Session
 from newsletter.config import DEFAULT_SOURCE_NAME, MarkdownSourceConfig, Settings
 from newsletter.content.sources import SyncRequest, sync_source
 from newsletter.content.store import SyncResult
+from newsletter.errors import gathered
 from newsletter.issues.checks import Finding, check_compiled
 from newsletter.issues.compiler import CompiledIssue, compile_issue, make_environment
 from newsletter.issues.file import Issue, load_issue
-from newsletter.issues.selection import select_sections
+from newsletter.issues.selection import reference_problems, select_sections
 
 MARKDOWN_SOURCE = DEFAULT_SOURCE_NAME
 
@@ -41,12 +42,18 @@ def org_context(settings: Settings) -> dict[str, str]:
 
 def sync_markdown(settings: Settings, engine: sa.Engine, *, prune: bool = False) -> SyncResult:
     """Sync the Markdown sources (by default the one reading ``content_dir``), each in one
-    transaction; the result of the first. Used where only local files changed (``preview``)."""
+    transaction; the result of the first. Used where only local files changed (``preview``).
+
+    The good posts are stored even when some files are bad; then ContentError names them all.
+    """
     results = [
         sync_source(settings, engine, source, SyncRequest(prune=prune))
         for source in settings.content_sources()
         if isinstance(source, MarkdownSourceConfig)
     ]
+    problems = [problem for result in results for problem in result.problems]
+    if problems:
+        raise gathered(problems)
     return results[0] if results else SyncResult(MARKDOWN_SOURCE)
 
 
@@ -58,13 +65,14 @@ def build_issue(
     Pass the same ``env`` to repeated builds (preview, benchmarks) to reuse compiled templates;
     Jinja still reloads a template whose file changed.
     """
-    issue = load_issue(
-        ref,
-        issues_dir=settings.issues_dir,
-        templates_dir=settings.templates_dir,
-        default_zone=settings.timezone,
-    )
     with Session(engine) as session:
+        issue = load_issue(
+            ref,
+            issues_dir=settings.issues_dir,
+            templates_dir=settings.templates_dir,
+            default_zone=settings.timezone,
+            references=lambda sections: reference_problems(session, sections),
+        )
         sections = select_sections(session, issue)
         env = env or make_environment(settings.templates_dir)
         compiled = compile_issue(env, issue, sections, org_context(settings))

@@ -2,13 +2,15 @@
 
 The file name is the issue's slug, which becomes its archive address and view-in-browser link,
 so a name that is not a slug (capitals, spaces) is refused. Every problem, a file that is not
-UTF-8 or a date out of range included, is one IssueFileError naming the file, line and field.
+UTF-8 or a date out of range included, is an IssueFileError naming the file, line and field;
+a file with several problems raises one error carrying all of them (``errors.gathered``).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -17,14 +19,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from newsletter.errors import IssueFileError
-from newsletter.issues.line_map import key_at, locate
+from newsletter.errors import IssueFileError, gathered, plain
+from newsletter.issues.line_map import key_at, locate, locate_value
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")  # also what /archive/{slug} accepts
 MIN_YEAR, MAX_YEAR = 1900, 9998  # dates outside are typos, and would overflow in time zones
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)  # 2016-Q4 or 2016-q4
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
 _DATE_VALUE = re.compile(r"=\s*(\d+-\d+-\d+(?:[T ][0-9:.]+(?:Z|[+-][0-9:]+)?)?)")
+_NO_SECONDS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d?:\d\d(?:Z|[+-]\d\d:\d\d)?")
+SEND_AT_FORMS = (
+    "write send_at = 2017-01-10T09:00:00+07:00 (with the UTC offset), or "
+    "send_at = 2017-01-10T09:00:00 (in the issue's timezone, by default the timezone setting), "
+    "without quotes and with the seconds"
+)
 
 
 class SectionSpec(BaseModel):
@@ -73,7 +81,17 @@ class IssueSpec(BaseModel):
             raise ValueError(f"{value!r} is not a quarter: write YYYY-Qn with n from 1 to 4")
         if value is not None:
             _in_range(int(value[:4]))
-        return value
+        return value.upper() if value is not None else None
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _date_and_time(cls, value: object) -> object:
+        """A TOML date-time only: a bare date would mean midnight, a string is a typo risk."""
+        if isinstance(value, datetime) or value is None:
+            return value
+        if isinstance(value, date):
+            raise ValueError(f"{value} has no time of day (it would be midnight): {SEND_AT_FORMS}")
+        raise ValueError(f"{value!r} is not a TOML date and time: {SEND_AT_FORMS}")
 
     @field_validator("from_", "until", "send_at")
     @classmethod
@@ -139,9 +157,31 @@ class Issue:
 
     def error(self, message: str, *loc: str | int) -> IssueFileError:
         """An IssueFileError pointing at the line of ``loc`` in this file."""
-        return IssueFileError(
-            self.path, message, line=locate(self.source, loc), field=_dotted(loc) or None
-        )
+        return self.error_at(Problem(tuple(loc), message))
+
+    def error_at(self, problem: Problem) -> IssueFileError:
+        return _located(self.path, self.source, problem)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong at ``loc`` (``("sections", 1, "pin")``); ``value`` (a slug, a category)
+    finds its own line inside a list written over several lines."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    value: str | None = None
+
+
+# What an issue's sections refer to in the content store, checked against it: given the raw
+# ``sections`` list of the file, the problems (``selection.reference_problems``).
+References = Callable[[Sequence[object]], list[Problem]]
+
+
+def _located(path: Path, source: str, problem: Problem) -> IssueFileError:
+    loc = problem.loc
+    line = locate_value(source, loc, problem.value) if problem.value else locate(source, loc)
+    return IssueFileError(path, problem.message, line=line, field=_dotted(loc) or None)
 
 
 def resolve_path(issue: str | Path, issues_dir: Path) -> Path:
@@ -159,8 +199,19 @@ def resolve_path(issue: str | Path, issues_dir: Path) -> Path:
 
 
 def load_issue(
-    issue: str | Path, *, issues_dir: Path, templates_dir: Path, default_zone: str
+    issue: str | Path,
+    *,
+    issues_dir: Path,
+    templates_dir: Path,
+    default_zone: str,
+    references: References | None = None,
 ) -> Issue:
+    """The issue file, validated; IssueFileError carrying every problem found.
+
+    With ``references``, a file that has other problems also gets its slugs, categories and tags
+    checked against the content store, so one run lists everything (a good file's references
+    are checked by the selection).
+    """
     path = resolve_path(issue, issues_dir)
     if not SLUG.fullmatch(path.stem):
         raise IssueFileError(
@@ -172,22 +223,28 @@ def load_issue(
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
-        raise _syntax_error(path, source, exc) from exc
+        raise _syntax_error(path, source, exc, default_zone) from exc
+    problems: list[Problem] = []
     try:
-        spec = IssueSpec.model_validate(data)
+        spec: IssueSpec | None = IssueSpec.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(path, source, exc) from exc
-    problem = _period_problem(spec)
-    if problem:
-        message, key = problem
-        raise IssueFileError(path, message, line=locate(source, (key,)), field=key)
+        spec, problems = None, _validation_problems(exc)
+    if spec is not None:
+        period = _period_problem(spec)
+        if period:
+            problems.append(Problem((period[1],), period[0]))
+    template = templates_dir / f"{data.get('template', 'quarterly')}.mjml.j2"
+    if isinstance(data.get("template", ""), str) and not template.is_file():
+        problems.append(Problem(("template",), f"template {template} does not exist"))
+    if problems:
+        sections = data.get("sections")
+        if references is not None and isinstance(sections, list):
+            problems.extend(references(sections))
+        raise gathered([_located(path, source, problem) for problem in problems])
+    assert spec is not None
     zone = ZoneInfo(spec.timezone or default_zone)
     since, until = _period(spec, zone)
-    loaded = Issue(path.stem, path, source, spec, zone, since, until)
-    template = templates_dir / f"{spec.template}.mjml.j2"
-    if not template.is_file():
-        raise loaded.error(f"template {template} does not exist", "template")
-    return loaded
+    return Issue(path.stem, path, source, spec, zone, since, until)
 
 
 def read_source(path: Path) -> str:
@@ -219,43 +276,57 @@ def scheduled_send_at(path: Path, zone: ZoneInfo) -> datetime | None:
     """
     try:
         text = path.read_bytes().decode("utf-8-sig", errors="replace")
-        at = tomllib.loads(text).get("send_at")
+        data = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError):
         return None
+    at = data.get("send_at")
     if not isinstance(at, datetime) or not MIN_YEAR <= at.year <= MAX_YEAR:
+        return None
+    try:  # a local send_at is in the issue's own timezone, as ``Issue.send_at`` reads it
+        zone = ZoneInfo(data["timezone"]) if isinstance(data.get("timezone"), str) else zone
+    except (ZoneInfoNotFoundError, ValueError):
         return None
     return (at if at.tzinfo else at.replace(tzinfo=zone)).astimezone(UTC)
 
 
-def _syntax_error(path: Path, source: str, exc: tomllib.TOMLDecodeError) -> IssueFileError:
+def _syntax_error(
+    path: Path, source: str, exc: tomllib.TOMLDecodeError, zone: str
+) -> IssueFileError:
     found = _TOML_POSITION.search(str(exc))
     message = f"TOML syntax error: {_TOML_POSITION.sub('', str(exc)).strip()}"
     line = int(found.group(1)) if found else None
     if line is not None:
         lines = source.splitlines()
         value = _DATE_VALUE.search(lines[line - 1]) if line <= len(lines) else None
-        if value:
+        if value and _NO_SECONDS.fullmatch(value.group(1)):
             message = (
-                f"{value.group(1)!r} is not a valid date or time "
-                f"(year {MIN_YEAR} to {MAX_YEAR}, month 1 to 12, a day that month has)"
+                f"{value.group(1)!r} is not a date and time TOML can read: "
+                + SEND_AT_FORMS.replace("the timezone setting", f"the timezone setting, {zone}")
+            )
+        elif value:
+            message = (
+                f"{value.group(1)!r} is not a valid date or time: write YYYY-MM-DD, e.g. "
+                f"2016-07-01 (year {MIN_YEAR} to {MAX_YEAR}, month 1 to 12, a day that month has)"
             )
     return IssueFileError(
         path, message, line=line, field=key_at(source, line) if line is not None else None
     )
 
 
-def _validation_error(path: Path, source: str, exc: ValidationError) -> IssueFileError:
-    error = exc.errors()[0]
-    loc = tuple("from" if part == "from_" else part for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r} (a typo?)"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-    return IssueFileError(
-        path, message + more, line=locate(source, loc), field=_dotted(loc) or None
-    )
+_KEYS = {
+    "top": [field.alias or name for name, field in IssueSpec.model_fields.items()],
+    "sections": list(SectionSpec.model_fields),
+}
+
+
+def _validation_problems(exc: ValidationError) -> list[Problem]:
+    """Every validation error, in plain words, one per field."""
+    problems: dict[tuple[str | int, ...], Problem] = {}
+    for error in exc.errors():
+        loc = tuple("from" if part == "from_" else part for part in error["loc"])
+        keys = _KEYS["sections"] if loc[:1] == ("sections",) and len(loc) > 2 else _KEYS["top"]
+        problems.setdefault(loc, Problem(loc, plain(error, keys)))
+    return list(problems.values())
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

@@ -45,6 +45,23 @@ def locate(source: str, loc: Sequence[str | int]) -> int | None:
     return _key_line(lines, 0, first_header, key_path[:1])
 
 
+def locate_value(source: str, loc: Sequence[str | int], value: str) -> int | None:
+    """The line of the quoted ``value`` inside the list at ``loc`` (a list may span several
+    lines), else the line of its key."""
+    start = locate(source, loc)
+    if start is None:
+        return None
+    lines = source.splitlines()
+    quoted = (f'"{value}"', f"'{value}'")
+    for number in range(start - 1, len(lines)):
+        text = lines[number]
+        if number >= start and (_HEADER.match(text) or _KEY.match(text)):
+            break
+        if any(q in text for q in quoted):
+            return number + 1
+    return start
+
+
 def _key_line(lines: list[str], start: int, end: int, key_path: Sequence[str]) -> int | None:
     if not key_path:
         return None

@@ -1,14 +1,23 @@
-"""Post selection: each section of an issue takes its posts from the content store."""
+"""Post selection: each section of an issue takes its posts from the content store.
+
+What a section names must exist in the store: a pinned or excluded slug that no post has, or a
+category or tag no post carries, is an error (with the closest existing name), never a silent
+no-op that lets the wrong post go out.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from newsletter.content.store import posts_by_slug, query_posts
-from newsletter.issues.file import Issue, SectionSpec
+from newsletter.errors import did_you_mean, gathered
+from newsletter.issues.file import Issue, Problem, SectionSpec
 from newsletter.models import Post
+
+LISTED = 30  # at most this many existing categories or tags are listed in a message
 
 
 @dataclass(frozen=True)
@@ -18,19 +27,14 @@ class Section:
 
 
 def select_sections(session: Session, issue: Issue) -> list[Section]:
-    """Each section's posts: pinned first, then the period's matches; no post twice in an issue."""
-    pinned_all = [slug for s in issue.spec.sections for slug in s.pin]
-    known = posts_by_slug(session, pinned_all)
-    for index, spec in enumerate(issue.spec.sections):
-        for slug in spec.pin:
-            if slug not in known:
-                raise issue.error(
-                    f"pinned post {slug!r} is not in the content store "
-                    "(a typo, or run `newsletter content sync` first?)",
-                    "sections",
-                    index,
-                    "pin",
-                )
+    """Each section's posts: pinned first, then the period's matches; no post twice in an issue.
+
+    Raises IssueFileError listing every slug, category or tag the store does not have.
+    """
+    problems = reference_problems(session, [s.model_dump() for s in issue.spec.sections])
+    if problems:
+        raise gathered([issue.error_at(problem) for problem in problems])
+    known = posts_by_slug(session, [slug for s in issue.spec.sections for slug in s.pin])
     used: set[str] = set()
     sections = []
     for spec in issue.spec.sections:
@@ -48,6 +52,73 @@ def select_sections(session: Session, issue: Issue) -> list[Section]:
         used.update(p.slug for p in chosen)
         sections.append(Section(spec, chosen))
     return sections
+
+
+def reference_problems(session: Session, sections: Sequence[object]) -> list[Problem]:
+    """What the sections (as the file has them, possibly malformed) name that the store lacks:
+    pinned and excluded slugs, categories and tags, each with its closest existing name."""
+    named = [
+        (index, key, value)
+        for index, section in enumerate(sections)
+        if isinstance(section, dict)
+        for key in ("pin", "exclude", "categories", "tags")
+        if isinstance(section.get(key), list)
+        for value in section[key]
+        if isinstance(value, str)
+    ]
+    if not named:
+        return []
+    rows = list(session.exec(select(Post.slug, Post.categories, Post.tags)))
+    if not rows:
+        return [
+            Problem(
+                ("sections",),
+                "the content store has no posts yet: run `newsletter content sync` first",
+            )
+        ]
+    slugs = {slug for slug, _, _ in rows}
+    kinds = {
+        "categories": sorted({c for _, categories, _ in rows for c in categories or []}),
+        "tags": sorted({t for _, _, tags in rows for t in tags or []}),
+    }
+    problems = []
+    for index, key, value in named:
+        loc = ("sections", index, key)
+        if key in ("pin", "exclude") and value not in slugs:
+            problems.append(Problem(loc, _unknown_slug(key, value, slugs), value))
+        elif key in kinds and value not in kinds[key]:
+            problems.append(Problem(loc, _unknown_name(key, value, kinds), value))
+    return problems
+
+
+def _unknown_slug(key: str, slug: str, slugs: set[str]) -> str:
+    what = "pinned" if key == "pin" else "excluded"
+    guess = did_you_mean(slug, sorted(slugs))
+    hint = (
+        f"did you mean {guess!r}?"
+        if guess
+        else "a typo, or run `newsletter content sync` first? `newsletter content list` shows "
+        "the slugs"
+    )
+    return f"{what} post {slug!r} is not in the content store ({hint})"
+
+
+def _unknown_name(key: str, name: str, kinds: dict[str, list[str]]) -> str:
+    kind = "category" if key == "categories" else "tag"
+    other_key = "tags" if key == "categories" else "categories"
+    known = kinds[key]
+    message = f"no post in the content store has the {kind} {name!r}"
+    guess = did_you_mean(name, known)
+    if name in kinds[other_key]:
+        message += f" ({name!r} is a {'tag' if kind == 'category' else 'category'}: "
+        message += f"put it in {other_key})"
+    elif guess and guess.casefold() == name.casefold():
+        message += f" (did you mean {guess!r}? names are matched exactly, letter case included)"
+    elif guess:
+        message += f" (did you mean {guess!r}?)"
+    listed = ", ".join(known[:LISTED]) + (", ..." if len(known) > LISTED else "")
+    plural = "categories" if kind == "category" else "tags"
+    return message + (f"; the {plural} are: {listed}" if known else f"; no post has any {kind}")
 
 
 def _ordered(posts: list[Post], order: str) -> list[Post]:
