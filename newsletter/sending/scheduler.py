@@ -62,14 +62,10 @@ class Outcome:
         return self.action in QUIET
 
 
-def schedule(
-    engine: sa.Engine, slug: str, at: datetime, *, zone: ZoneInfo, now: datetime | None = None
+def schedulable(
+    engine: sa.Engine, slug: str, at: datetime, *, zone: ZoneInfo, now: datetime
 ) -> None:
-    """Set (or move) when an issue is due; a new time clears an earlier stale refusal.
-
-    Refuses (SendError) a time that has passed, and an issue whose live send has started.
-    """
-    now = now or utcnow()
+    """Refuse (SendError) a time that has passed, and an issue whose live send has started."""
     if at <= now:
         raise SendError(
             f"{local_time(at, zone)} is in the past (now {local_time(now, zone)}): give a time "
@@ -77,12 +73,20 @@ def schedule(
         )
     with Session(engine) as session:
         send = live_send(session, slug)
-        if send is not None:
-            raise SendError(_sent_already(send, zone))
-        row = session.get(Schedule, slug) or Schedule(
-            issue_slug=slug, send_at=at, updated_at=utcnow()
-        )
-        row.send_at, row.refused_at, row.updated_at = at, None, utcnow()
+    if send is not None:
+        raise SendError(_sent_already(send, zone))
+
+
+def schedule(
+    engine: sa.Engine, slug: str, at: datetime, *, zone: ZoneInfo, now: datetime | None = None
+) -> None:
+    """Set (or move) when an issue is due; a new time clears an earlier stale refusal.
+    Refused as ``schedulable`` says."""
+    now = now or utcnow()
+    schedulable(engine, slug, at, zone=zone, now=now)
+    with Session(engine) as session:
+        row = session.get(Schedule, slug) or Schedule(issue_slug=slug, send_at=at, updated_at=now)
+        row.send_at, row.refused_at, row.updated_at = at, None, now
         session.add(row)
         session.commit()
 
@@ -134,7 +138,8 @@ def send_due(
             send = live_send(session, slug)
             refused = session.get(Schedule, slug)
         if send is not None and send.status == SendStatus.finished:
-            outcomes.append(Outcome(slug, at, Action.already_sent, _sent_already(send, zone)))
+            detail = f"send {send.id}, finished {local_time(send.finished_at or now, zone)}"
+            outcomes.append(Outcome(slug, at, Action.already_sent, detail))
             continue
         if at is None:
             outcomes.append(Outcome(slug, at, Action.unscheduled, _NO_TIME))

@@ -144,7 +144,8 @@ def duration(delta: timedelta) -> str:
     if seconds >= 2 * 86400:
         return f"{seconds // 86400} days"
     if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+        minutes = seconds % 3600 // 60
+        return f"{seconds // 3600} h" + (f" {minutes} min" if minutes else "")
     if seconds >= 60:
         return f"{seconds // 60} min"
     return f"{seconds} s"
