@@ -130,6 +130,7 @@ def test_who_unsubscribes_before_their_batch_is_skipped(sending, project, settin
     def live_audience(engine, slug):
         send, totals = live_state(engine, slug)
         return send, totals.pending
+
     from newsletter.subscribers.tokens import Tokens
     from newsletter.transports.outbox import OutboxTransport
 
