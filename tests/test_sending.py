@@ -127,7 +127,7 @@ def test_who_unsubscribes_before_their_batch_is_skipped(sending, project, settin
     from newsletter.sending.sender import Sender, SendOptions
     from newsletter.sending.summary import live_state
 
-    def live_audience(engine, slug):
+    def live_audience(engine: Any, slug: str) -> tuple[Any, int]:
         send, totals = live_state(engine, slug)
         return send, totals.pending
 
