@@ -62,8 +62,8 @@ def test_a_live_send_through_the_outbox_says_it_delivered_nothing(sending):
     _add(sending, 3)
     code, out, err = run_cli("send", "2016-q3", "--test", "editor@example.org")
     assert code == 0, err
-    assert "test send 1 of 2016-q3 (outbox): 1 recipients: 1 accepted" in out
-    assert f"The 1 messages were {NOT_DELIVERED}" in out
+    assert "test send 1 of 2016-q3 (outbox): 1 recipient: 1 accepted" in out
+    assert f"The 1 message was {NOT_DELIVERED}" in out
     code, out, err = run_cli("send", "2016-q3", "--yes")
     assert code == 0, err
     assert "via the outbox transport: messages are WRITTEN TO outbox/ as .eml files and NOT" in out

@@ -85,7 +85,8 @@ def send(
     to_send = totals.to_send(resend_uncertain=resend_uncertain)
     how = shown(summary.transport_words(settings))
     if existing is None:
-        out.print(f"About to send [bold]{slug}[/] ({subject}) to {to_send} recipients via {how}")
+        people = summary.count(to_send, "recipient")
+        out.print(f"About to send [bold]{slug}[/] ({subject}) to {people} via {how}")
     elif to_send:
         out.print(
             f"About to resume send {existing.id} of [bold]{slug}[/] ({subject}): {to_send} of "
@@ -133,8 +134,8 @@ def _run(
     totals = _totals_line(engine, record)
     out.print(
         f"this run: {progress.accepted} accepted, {progress.failed} failed, "
-        f"{progress.uncertain} uncertain, {progress.skipped} skipped in {progress.batches} "
-        f"batches ({progress.retries} retries)"
+        f"{progress.uncertain} uncertain, {progress.skipped} skipped in "
+        f"{summary.count(progress.batches, 'batch')} ({progress.retries} retries)"
     )
     if totals.in_flight:
         out.print(f"{totals.in_flight} recipients are in flight in another process")

@@ -46,7 +46,7 @@ class Totals:
 
     def words(self) -> str:
         text = (
-            f"{self.audience} recipients: {self.accepted} accepted, {self.failed} failed, "
+            f"{count(self.audience, 'recipient')}: {self.accepted} accepted, {self.failed} failed, "
             f"{self.uncertain} uncertain, {self.skipped} skipped"
         )
         if self.pending:
@@ -101,14 +101,15 @@ def not_delivered(transport: str, messages: int, outbox_dir: Path) -> str:
     some = "the" if len(names) == 1 else "some of the"
     if "outbox" in names:
         return (
-            f"{some.capitalize()} {messages} messages were WRITTEN TO THE OUTBOX "
+            f"{some.capitalize()} {count(messages, 'message')} "
+            f"{'was' if messages == 1 else 'were'} WRITTEN TO THE OUTBOX "
             f'({outbox_dir}/) and NOT delivered: transport = "outbox" only writes .eml files '
             "(to deliver through SendGrid, see docs/sendgrid.md)"
         )
     if "sendgrid (sandbox)" in names:
         return (
-            f"SendGrid checked {some} {messages} messages in sandbox mode and did NOT deliver "
-            "them (sendgrid_sandbox = true)"
+            f"SendGrid checked {some} {count(messages, 'message')} in sandbox mode and did "
+            "NOT deliver them (sendgrid_sandbox = true)"
         )
     return ""
 
@@ -136,6 +137,11 @@ def local_time(at: datetime, zone: ZoneInfo) -> str:
         return text if text.endswith("UTC") else f"{text} (UTC)"
     shown = f"{utc:%H:%M}" if utc.date() == local.date() else f"{utc:%Y-%m-%d %H:%M}"
     return f"{text} ({shown} UTC)"
+
+
+def count(n: int, word: str) -> str:
+    """``1 recipient``, ``3 recipients``."""
+    return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith("ch") else "s")
 
 
 def duration(delta: timedelta) -> str:
