@@ -195,7 +195,9 @@ class Send(SQLModel, table=True):
     """One run of delivering an issue (or a test proof) to its audience: the send ledger's head.
 
     ``live_slug`` is the issue slug for live sends and NULL for tests, and unique: an issue has
-    at most one live send, however many processes try to start it.
+    at most one live send, however many processes try to start it. ``transport`` names what
+    carried it (``outbox``, ``sendgrid``, ``sendgrid (sandbox)``; ``outbox + sendgrid`` when
+    resumed through another; ``unknown`` for sends made before it was recorded).
     """
 
     __tablename__ = "send"
@@ -217,6 +219,9 @@ class Send(SQLModel, table=True):
     opens: int = 0
     machine_opens: int = 0
     clicks: int = 0
+    transport: str = Field(
+        default="", sa_column=sa.Column(sa.String(60), nullable=False, server_default="")
+    )
 
 
 class Delivery(SQLModel, table=True):

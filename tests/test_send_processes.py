@@ -107,13 +107,24 @@ def test_killed_midway_then_resumed_everyone_gets_exactly_one_except_the_uncerta
         assert before["status"] == "sending" and before["in_flight"] > 0
 
         resumed = _send(env)
-        _, err = resumed.communicate(timeout=120)
-        assert resumed.returncode == 0, err
+        out, err = resumed.communicate(timeout=120)
         row = _report(env)
         assert row["status"] == "finished" and row["pending"] == row["in_flight"] == 0
         uncertain = _uncertain(synced)
         # the batches in flight when the process died: at least one, at most one per worker
         assert len(uncertain) in {BATCH * n for n in range(1, WORKERS + 1)}
+        # the summary counts the whole send, the crash's uncertain rows included: exit 1
+        assert resumed.returncode == 1 and "see: newsletter report 2016-q3" in err
+        accepted = 60 - len(uncertain)
+        assert f"60 recipients: {accepted} accepted, 0 failed, {len(uncertain)} uncertain" in out
+        assert "this run: " in out and "--resend-uncertain sends to them" in out
+
+        again = _send(env)  # finished: says so, sends nothing, exit 0
+        out, err = again.communicate(timeout=120)
+        assert again.returncode == 0, err
+        assert out.startswith("2016-q3 was already sent: send 1 (sendgrid), finished ")
+        assert f"{accepted} accepted, 0 failed, {len(uncertain)} uncertain" in out
+        assert "About to" not in out and "sending" not in out
         assert row["uncertain"] == len(uncertain)
         assert row["accepted"] + row["uncertain"] == 60
         assert row["reasons"]["uncertain"] == {

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -20,13 +22,14 @@ from newsletter.cli.console import (
     reports_errors,
     shown,
 )
-from newsletter.config import get_settings
+from newsletter.config import Settings, get_settings
 from newsletter.errors import SendError
-from newsletter.models import Send, SendKind
+from newsletter.issues.file import resolve_path, scheduled_send_at
+from newsletter.models import Send, SendKind, SendStatus, utcnow
+from newsletter.sending import ledger, scheduler, summary
 from newsletter.sending import report as reporting
-from newsletter.sending import scheduler
 from newsletter.sending.sender import Progress as SendProgress
-from newsletter.sending.sender import Sender, SendOptions, checked_build, live_audience
+from newsletter.sending.sender import Sender, SendOptions, checked_build
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.factory import make_transport
 
@@ -56,37 +59,114 @@ def send(
     engine = open_engine(settings)
     if bool(addresses) != test:
         raise SendError("give --test with the addresses to send a proof to: --test ADDR [ADDR...]")
+    if not test and _already_finished(settings, engine, issue, resend_uncertain):
+        return
     build = checked_build(settings, engine, issue)
     report_findings(build)
     transport = make_transport(settings)
 
-    def sender_with_bar(total: int) -> tuple[Sender, _Bar]:
-        bar = _Bar(total)
+    def sender_with_bar(total: int) -> tuple[Sender, _Bar | None]:
+        bar = _Bar(total) if total else None  # nothing to send: no empty bar
         options = SendOptions.from_settings(
             settings,
             resend_uncertain=resend_uncertain,
             allow_changed=allow_changed,
-            on_batch=bar.update,
+            on_batch=bar.update if bar else None,
         )
         return Sender(engine, transport, Tokens.from_settings(settings), options), bar
 
     if test:
         proofs = addresses or []
         sender, bar = sender_with_bar(len(proofs))
-        record = sender.start_test(build.compiled, proofs)
-        _finish(record, bar.run(sender, record))
+        _run(settings, engine, sender, sender.start_test(build.compiled, proofs), bar)
         return
-    existing, audience = live_audience(engine, build.issue.slug)
-    what = "resume the send of" if existing else "send"
-    out.print(
-        f"About to {what} [bold]{shown(build.issue.slug)}[/] ({shown(build.compiled.subject)}) "
-        f"to {audience} recipients through the {settings.transport} transport."
-    )
-    if not yes and not typer.confirm("Go ahead?", default=False):
+    slug, subject = shown(build.issue.slug), shown(build.compiled.subject)
+    existing, totals = summary.live_state(engine, build.issue.slug)
+    to_send = totals.to_send(resend_uncertain=resend_uncertain)
+    how = shown(summary.transport_words(settings))
+    if existing is None:
+        people = summary.count(to_send, "recipient")
+        out.print(f"About to send [bold]{slug}[/] ({subject}) to {people} via {how}")
+    elif to_send:
+        out.print(
+            f"About to resume send {existing.id} of [bold]{slug}[/] ({subject}): {to_send} of "
+            f"{totals.words()}; via {how}"
+        )
+    else:  # only rows in flight: another process is sending them, or one died (uncertain)
+        out.print(f"send {existing.id} of [bold]{slug}[/]: nothing left to send; {totals.words()}")
+    if to_send and not yes and not typer.confirm("Go ahead?", default=False):
         raise typer.Exit(1)
-    sender, bar = sender_with_bar(audience)
-    record = sender.start_live(build.compiled)
-    _finish(record, bar.run(sender, record))
+    sender, bar = sender_with_bar(to_send)
+    _run(settings, engine, sender, sender.start_live(build.compiled), bar)
+
+
+def _already_finished(
+    settings: Settings, engine: sa.Engine, issue: str, resend_uncertain: bool
+) -> bool:
+    """True, said in a line or two, when the issue's live send has nothing left to do."""
+    slug = resolve_path(issue, settings.issues_dir).stem
+    existing, totals = summary.live_state(engine, slug)
+    if existing is None or existing.id is None or totals.open:
+        return False
+    if resend_uncertain and totals.uncertain:
+        return False
+    if existing.status != SendStatus.finished:  # its last process died before closing it
+        ledger.close(engine, existing.id, SendStatus.finished)
+    finished = summary.local_time(existing.finished_at or utcnow(), settings.zone)
+    out.print(
+        f"{shown(slug)} was already sent: send {existing.id} ({shown(existing.transport)}), "
+        f"finished {finished}: {totals.words()}. Nothing to do."
+    )
+    _notes(settings, existing, totals)
+    return True
+
+
+def _run(
+    settings: Settings, engine: sa.Engine, sender: Sender, record: Send, bar: _Bar | None
+) -> None:
+    """Run the send, then say what the whole send amounts to (and what this run did)."""
+    assert record.id is not None
+    try:
+        progress = bar.run(sender, record) if bar else sender.run(record)
+    except SendError:
+        _totals_line(engine, record)  # the error line follows: resume with the same command
+        raise
+    totals = _totals_line(engine, record)
+    out.print(
+        f"this run: {progress.accepted} accepted, {progress.failed} failed, "
+        f"{progress.uncertain} uncertain, {progress.skipped} skipped in "
+        f"{summary.count(progress.batches, 'batch')} ({progress.retries} retries)"
+    )
+    if totals.in_flight:
+        out.print(f"{totals.in_flight} recipients are in flight in another process")
+    _notes(settings, record, totals)
+    if totals.failed or totals.uncertain:
+        err.print(f"see: newsletter report {shown(record.issue_slug)}")
+        raise typer.Exit(1)
+
+
+def _totals_line(engine: sa.Engine, record: Send) -> summary.Totals:
+    assert record.id is not None
+    with Session(engine) as session:  # its audience and transport as they are now
+        record = session.get(Send, record.id) or record
+    totals = summary.totals(engine, record.id or 0, record.audience)
+    kind = "test send" if record.kind == SendKind.test else "send"
+    out.print(
+        f"{kind} {record.id} of {shown(record.issue_slug)} ({shown(record.transport)}): "
+        f"{totals.words()}"
+    )
+    return totals
+
+
+def _notes(settings: Settings, record: Send, totals: summary.Totals) -> None:
+    """What the operator must not miss: messages that reached nobody, recipients uncertain."""
+    if note := summary.not_delivered(record.transport, totals.accepted, settings.outbox_dir):
+        out.print(f"[bold yellow]{shown(note)}[/]")
+    if totals.uncertain and record.kind == SendKind.live:
+        out.print(
+            f"{totals.uncertain} uncertain recipients may or may not have it: newsletter send "
+            f"{shown(record.issue_slug)} --resend-uncertain sends to them (some may get it twice)"
+        )
 
 
 class _Bar:
@@ -124,17 +204,6 @@ class _Bar:
             return sender.run(record)
 
 
-def _finish(record: Send, progress: SendProgress) -> None:
-    kind = "test send" if record.kind == SendKind.test else "send"
-    out.print(
-        f"{kind} {record.id}: {progress.accepted} accepted, {progress.failed} failed, "
-        f"{progress.uncertain} uncertain in {progress.batches} batches ({progress.retries} retries)"
-    )
-    if progress.failed or progress.uncertain:
-        err.print(f"see: newsletter report {shown(record.issue_slug)}")
-        raise typer.Exit(1)
-
-
 @sending_app.command()
 @reports_errors
 def schedule(
@@ -151,10 +220,19 @@ def schedule(
     """Set when send-due sends an issue (overrides send_at in the issue file)."""
     settings = get_settings()
     engine = open_engine(settings)
-    checked_build(settings, engine, issue)
+    path = resolve_path(issue, settings.issues_dir)
+    slug = path.stem
     when = at if at.tzinfo else at.replace(tzinfo=settings.zone)
-    scheduler.schedule(engine, issue, when)
-    out.print(f"{shown(issue)} is due {when.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}")
+    now = utcnow()
+    scheduler.schedulable(engine, slug, when, zone=settings.zone, now=now)  # not past, not sent
+    checked_build(settings, engine, issue)
+    scheduler.schedule(engine, slug, when, zone=settings.zone, now=now)
+    line = f"{shown(slug)} is due {summary.local_time(when, settings.zone)}, in "
+    line += summary.duration(when - now)
+    in_file = scheduled_send_at(path, settings.zone)
+    if in_file is not None and in_file != when:
+        line += f" (instead of send_at {summary.local_time(in_file, settings.zone)} in its file)"
+    out.print(line)
 
 
 @sending_app.command("send-due")
@@ -163,12 +241,27 @@ def send_due(
     force: Annotated[
         bool, typer.Option(help="Also send issues whose time is more than stale_after ago.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also show what is not due, already sent or skipped, and why."
+        ),
+    ] = False,
 ) -> None:
-    """One pass: send every issue whose time has come (for cron / a systemd timer)."""
+    """One pass: send every issue whose time has come (for cron / a systemd timer).
+
+    Prints nothing when there is nothing to do (cron mails any output).
+    """
     settings = get_settings()
     engine = open_engine(settings)
     outcomes = scheduler.send_due(settings, engine, make_transport(settings), force=force)
+    if verbose:
+        out.print(f"send-due at {summary.local_time(utcnow(), settings.zone)}:")
+        if not outcomes:
+            out.print(f"no issues in {shown(settings.issues_dir)} and none scheduled")
     for outcome in outcomes:
+        if outcome.quiet and not verbose:
+            continue
         line = f"{outcome.slug}: {outcome.action}" + (
             f" ({outcome.detail})" if outcome.detail else ""
         )
@@ -185,21 +278,41 @@ def report(
 ) -> None:
     """Per send of an issue: delivered, bounced, dropped, complaints, unsubscribes, with reasons."""
     settings = get_settings()
+    slug = issue.removesuffix(".toml").rpartition("/")[2]
     with Session(open_engine(settings)) as session:
-        rows = reporting.report(session, issue, engagement=settings.track_engagement)
+        rows = reporting.report(session, slug, engagement=settings.track_engagement)
+    if not rows:
+        resolve_path(issue, settings.issues_dir)  # no file and no send: no such issue (exit 1)
     if output is Format.json:
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        out.print(f"{shown(issue)} has not been sent")
+        out.print(f"{shown(slug)} has not been sent")
         return
     # one column per send, one line per count: readable in an 80-column terminal or cron mail
+    zone = settings.zone
     table = Table("", *(f"send {row['send_id']} ({row['kind']})" for row in rows))
-    for key in ("status", "started_at", *TABLE_COUNTS):
+    table.add_row("transport", *(shown(row["transport"]) for row in rows))
+    table.add_row("status", *(shown(row["status"]) for row in rows))
+    for key in ("started_at", "finished_at"):
+        times = (_local(row[key], zone, utc=False) for row in rows)
+        table.add_row(key.replace("_", " "), *times)
+    for key in TABLE_COUNTS:
         table.add_row(key.replace("_", " "), *(shown(row[key]) for row in rows))
     out.print(table)
     for row in rows:
-        _report_lines(row)
+        _report_lines(row, zone)
+    for row in rows:
+        if note := summary.not_delivered(row["transport"], row["accepted"], settings.outbox_dir):
+            out.print(f"send {row['send_id']}: [bold yellow]{shown(note)}[/]")
+
+
+def _local(iso: str | None, zone: ZoneInfo, *, utc: bool = True) -> str:
+    """An ISO time of the report in the organisation's time zone (UTC beside with ``utc``)."""
+    if iso is None:
+        return "-"
+    text = summary.local_time(datetime.fromisoformat(iso), zone)
+    return text if utc else text.partition(" (")[0]
 
 
 TABLE_COUNTS = (
@@ -208,10 +321,10 @@ TABLE_COUNTS = (
 )  # fmt: skip
 
 
-def _report_lines(row: dict[str, Any]) -> None:
+def _report_lines(row: dict[str, Any], zone: ZoneInfo) -> None:
     send = f"send {row['send_id']}"
     out.print(
-        f"{send} (started {row['started_at']}): {row['complaints']} complaints, "
+        f"{send} (started {_local(row['started_at'], zone)}): {row['complaints']} complaints, "
         f"{row['unsubscribes']} unsubscribes; {row['deferred']} deferred, "
         f"{row['soft_bounced']} soft bounces; uncertain: {row['uncertain_settled']} settled by "
         f"SendGrid's events, {row['uncertain_remaining']} remaining"

@@ -2,8 +2,8 @@
 
 Every state change is one short transaction, so a process killed at any moment leaves the ledger
 consistent: a batch is ``in_flight`` from just before it is handed to the transport until the
-transport answers. Rows left ``in_flight`` by a dead worker become ``uncertain``, and are sent
-again only when the operator asks.
+transport answers. Rows left ``in_flight`` by a dead worker become ``uncertain``
+(``recovery.py``), and are sent again only when the operator asks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,21 +40,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _worker_alive(claimed_by: str) -> bool | None:
-    """True/False for a worker on this host; None when it ran elsewhere (unknowable here)."""
-    host, _, rest = claimed_by.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return None
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass(frozen=True)
 class Content:
     """What a send delivers: the compiled issue's subject and parts, and their hash."""
@@ -70,17 +55,20 @@ def live_send(session: Session, slug: str) -> Send | None:
     return session.exec(select(Send).where(Send.live_slug == slug)).first()
 
 
-def start_live(engine: sa.Engine, content: Content, *, allow_changed: bool = False) -> Send:
+def start_live(
+    engine: sa.Engine, content: Content, *, allow_changed: bool = False, transport: str = ""
+) -> Send:
     """The issue's live send: created with its audience fixed now, or the existing one resumed.
 
     Resuming refuses when the issue compiles differently from what was already sent to part of
-    the list, unless ``allow_changed``.
+    the list, unless ``allow_changed``. ``transport`` names the transport this run uses; a send
+    resumed through another one lists both (``outbox + sendgrid``).
     """
     with Session(engine, expire_on_commit=False) as session:
         existing = live_send(session, content.issue_slug)
         if existing is None:
             try:
-                return _create_live(session, content)
+                return _create_live(session, content, transport)
             except sa.exc.IntegrityError:  # another process started it a moment ago
                 session.rollback()
                 existing = live_send(session, content.issue_slug)
@@ -98,6 +86,7 @@ def start_live(engine: sa.Engine, content: Content, *, allow_changed: bool = Fal
                 content.html,
                 content.text,
             )
+        existing.transport = with_transport(existing.transport, transport)
         if existing.status == SendStatus.stopped:
             existing.status = SendStatus.sending
         session.add(existing)
@@ -105,9 +94,15 @@ def start_live(engine: sa.Engine, content: Content, *, allow_changed: bool = Fal
         return existing
 
 
-def _create_live(session: Session, content: Content) -> Send:
+def with_transport(used: str, transport: str) -> str:
+    """The ``send.transport`` value once ``transport`` has been used too."""
+    names = [n for n in used.split(" + ") if n]
+    return " + ".join(names if transport in names or not transport else [*names, transport])[:60]
+
+
+def _create_live(session: Session, content: Content, transport: str) -> Send:
     now = utcnow()
-    send = _new_send(content, SendKind.live, now)
+    send = _new_send(content, SendKind.live, now, transport)
     send.live_slug = content.issue_slug
     session.add(send)
     session.flush()
@@ -136,8 +131,9 @@ def _create_live(session: Session, content: Content) -> Send:
     return send
 
 
-def _new_send(content: Content, kind: SendKind, now: datetime) -> Send:
+def _new_send(content: Content, kind: SendKind, now: datetime, transport: str) -> Send:
     return Send(
+        transport=transport,
         issue_slug=content.issue_slug,
         kind=kind,
         status=SendStatus.sending,
@@ -149,11 +145,13 @@ def _new_send(content: Content, kind: SendKind, now: datetime) -> Send:
     )
 
 
-def start_test(engine: sa.Engine, content: Content, addresses: Sequence[str]) -> Send:
+def start_test(
+    engine: sa.Engine, content: Content, addresses: Sequence[str], transport: str = ""
+) -> Send:
     """A proof to any addresses; recorded, never counted as the live send."""
     now = utcnow()
     with Session(engine, expire_on_commit=False) as session:
-        send = _new_send(content, SendKind.test, now)
+        send = _new_send(content, SendKind.test, now, transport)
         send.audience = len(addresses)
         session.add(send)
         session.flush()
@@ -166,52 +164,6 @@ def start_test(engine: sa.Engine, content: Content, addresses: Sequence[str]) ->
             )
         session.commit()
         return send
-
-
-def recover(engine: sa.Engine, send_id: int, *, lease: timedelta, resend_uncertain: bool) -> int:
-    """Rows left in flight by a dead worker become uncertain; returns how many.
-
-    A worker on this host is dead when its pid is gone; one elsewhere when its claim is older
-    than ``lease``. With ``resend_uncertain`` every uncertain row goes back to pending.
-    """
-    now = utcnow()
-    orphaned = 0
-    with engine.connect() as connection, connection.begin():
-        rows = connection.execute(
-            sa.select(delivery_table.c.claimed_by, delivery_table.c.claimed_at)
-            .where(
-                delivery_table.c.send_id == send_id,
-                delivery_table.c.status == DeliveryStatus.in_flight.value,
-            )
-            .distinct()
-        ).all()
-        for claimed_by, claimed_at in rows:
-            alive = _worker_alive(claimed_by)
-            stale = claimed_at is None or claimed_at < now - lease
-            if alive is False or (alive is None and stale):
-                orphaned += connection.execute(
-                    delivery_table.update()
-                    .where(
-                        delivery_table.c.send_id == send_id,
-                        delivery_table.c.status == DeliveryStatus.in_flight.value,
-                        delivery_table.c.claimed_by == claimed_by,
-                    )
-                    .values(
-                        status=DeliveryStatus.uncertain.value,
-                        last_error="the sending process died while this batch was in flight",
-                        updated_at=now,
-                    )
-                ).rowcount
-        if resend_uncertain:
-            connection.execute(
-                delivery_table.update()
-                .where(
-                    delivery_table.c.send_id == send_id,
-                    delivery_table.c.status == DeliveryStatus.uncertain.value,
-                )
-                .values(status=DeliveryStatus.pending.value, updated_at=now)
-            )
-    return orphaned
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ def _head(send: Send) -> dict[str, Any]:
         "issue": send.issue_slug,
         "kind": send.kind.value if hasattr(send.kind, "value") else str(send.kind),
         "status": str(send.status),
+        "transport": send.transport,
         "started_at": send.started_at.isoformat(timespec="seconds"),
         "finished_at": send.finished_at.isoformat(timespec="seconds") if send.finished_at else None,
         "audience": send.audience,

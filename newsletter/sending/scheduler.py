@@ -4,6 +4,10 @@ No loop, no daemon: each run sends every issue whose time has come and that has 
 resumes a live send that was interrupted, and refuses (once) an issue whose time is more than
 ``stale_after`` in the past, which is usually a mistake (a wrong year, a timer that was off).
 Two runs at once are safe: the send ledger lets each recipient be claimed by one of them only.
+
+Every issue gets an Outcome; the ``quiet`` ones (not due, already sent, refused earlier, not
+scheduled, another process sending it) are what a tick with nothing to do is made of, and
+cron mails on any output, so ``send-due`` shows them only with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -11,16 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, SendError
 from newsletter.issues.file import load_issue, scheduled_send_at
-from newsletter.models import Schedule, SendStatus, utcnow
+from newsletter.models import Schedule, Send, SendStatus, utcnow
+from newsletter.sending import summary
 from newsletter.sending.ledger import live_send
 from newsletter.sending.sender import SendOptions, send_issue
+from newsletter.sending.summary import duration, local_time
 from newsletter.transports.base import Transport
 
 
@@ -31,6 +38,11 @@ class Action(StrEnum):
     refused = "refused: stale"
     skipped = "skipped: refused earlier as stale"
     failed = "failed"
+    unscheduled = "not scheduled"
+    elsewhere = "being sent by another process"
+
+
+QUIET = {Action.not_due, Action.already_sent, Action.skipped, Action.unscheduled, Action.elsewhere}
 
 
 @dataclass(frozen=True)
@@ -44,30 +56,64 @@ class Outcome:
     def failed(self) -> bool:
         return self.action in (Action.failed, Action.refused)
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing happened and nothing needs doing: shown only with --verbose."""
+        return self.action in QUIET
 
-def schedule(engine: sa.Engine, slug: str, at: datetime) -> None:
-    """Set (or move) when an issue is due; a new time clears an earlier stale refusal."""
-    with Session(engine) as session:
-        row = session.get(Schedule, slug) or Schedule(
-            issue_slug=slug, send_at=at, updated_at=utcnow()
+
+def schedulable(
+    engine: sa.Engine, slug: str, at: datetime, *, zone: ZoneInfo, now: datetime
+) -> None:
+    """Refuse (SendError) a time that has passed, and an issue whose live send has started."""
+    if at <= now:
+        raise SendError(
+            f"{local_time(at, zone)} is in the past (now {local_time(now, zone)}): give a time "
+            f"to come, or send it now with: newsletter send {slug}"
         )
-        row.send_at, row.refused_at, row.updated_at = at, None, utcnow()
+    with Session(engine) as session:
+        send = live_send(session, slug)
+    if send is not None:
+        raise SendError(_sent_already(send, zone))
+
+
+def schedule(
+    engine: sa.Engine, slug: str, at: datetime, *, zone: ZoneInfo, now: datetime | None = None
+) -> None:
+    """Set (or move) when an issue is due; a new time clears an earlier stale refusal.
+    Refused as ``schedulable`` says."""
+    now = now or utcnow()
+    schedulable(engine, slug, at, zone=zone, now=now)
+    with Session(engine) as session:
+        row = session.get(Schedule, slug) or Schedule(issue_slug=slug, send_at=at, updated_at=now)
+        row.send_at, row.refused_at, row.updated_at = at, None, now
         session.add(row)
         session.commit()
 
 
-def due_times(settings: Settings, engine: sa.Engine) -> dict[str, datetime]:
-    """slug -> send time: `newsletter schedule` wins over ``send_at`` in the issue file."""
-    times: dict[str, datetime] = {}
-    if settings.issues_dir.is_dir():
+def _sent_already(send: Send, zone: ZoneInfo) -> str:
+    if send.status == SendStatus.finished and send.finished_at is not None:
+        return (
+            f"{send.issue_slug} was already sent (send {send.id}, finished "
+            f"{local_time(send.finished_at, zone)}): an issue goes to the list once"
+        )
+    return (
+        f"{send.issue_slug} is being sent already (send {send.id}, {send.status}, started "
+        f"{local_time(send.started_at, zone)}): newsletter send {send.issue_slug} resumes it"
+    )
+
+
+def due_times(settings: Settings, engine: sa.Engine) -> dict[str, datetime | None]:
+    """slug -> send time (None: an issue file without a send_at that can be read):
+    `newsletter schedule` wins over ``send_at`` in the issue file."""
+    times: dict[str, datetime | None] = {}
+    if settings.issues_dir.is_dir():  # a broken draft blocks nothing: it is unscheduled
         for path in sorted(settings.issues_dir.glob("*.toml")):
-            at = scheduled_send_at(path, settings.zone)  # a broken draft blocks nothing
-            if at is not None:
-                times[path.stem] = at
+            times[path.stem] = scheduled_send_at(path, settings.zone)
     with Session(engine) as session:
         for row in session.exec(select(Schedule)):
             times[row.issue_slug] = row.send_at
-    return {slug: at.astimezone(UTC) for slug, at in times.items()}
+    return {slug: at and at.astimezone(UTC) for slug, at in times.items()}
 
 
 def send_due(
@@ -79,33 +125,50 @@ def send_due(
     force: bool = False,
     options: SendOptions | None = None,
 ) -> list[Outcome]:
-    """Send what is due; one Outcome per scheduled issue. Never raises for one issue's failure."""
+    """Send what is due; one Outcome per issue, in the order they are due (unscheduled last).
+    Never raises for one issue's failure."""
     now = now or utcnow()
+    zone = settings.zone
     stale = timedelta(seconds=settings.stale_after)
     outcomes = []
-    for slug, at in sorted(due_times(settings, engine).items(), key=lambda item: item[1]):
+    times = due_times(settings, engine)
+    for slug in sorted(times, key=lambda s: (times[s] is None, times[s] or now, s)):
+        at = times[slug]
         with Session(engine) as session:
             send = live_send(session, slug)
             refused = session.get(Schedule, slug)
         if send is not None and send.status == SendStatus.finished:
-            outcomes.append(Outcome(slug, at, Action.already_sent))
+            detail = f"send {send.id}, finished {local_time(send.finished_at or now, zone)}"
+            outcomes.append(Outcome(slug, at, Action.already_sent, detail))
             continue
+        if at is None:
+            outcomes.append(Outcome(slug, at, Action.unscheduled, _NO_TIME))
+            continue
+        due = local_time(at, zone)
         if at > now:
-            outcomes.append(Outcome(slug, at, Action.not_due, f"due in {_human(at - now)}"))
+            detail = f"due {due}, in {duration(at - now)}"
+            outcomes.append(Outcome(slug, at, Action.not_due, detail))
             continue
         if send is None and now - at > stale and not force:
             if refused is not None and refused.refused_at is not None and refused.send_at == at:
-                outcomes.append(Outcome(slug, at, Action.skipped))
+                detail = (
+                    f"was due {due}, refused {local_time(refused.refused_at, zone)}; "
+                    "send it anyway with --force, or schedule it again"
+                )
+                outcomes.append(Outcome(slug, at, Action.skipped, detail))
                 continue
             _refuse(engine, slug, at, now)
             detail = (
-                f"was due {_human(now - at)} ago, more than stale_after ({_human(stale)}); "
-                "send it anyway with --force, or schedule it again"
+                f"was due {duration(now - at)} ago, {due}, more than stale_after "
+                f"({duration(stale)}); send it anyway with --force, or schedule it again"
             )
             outcomes.append(Outcome(slug, at, Action.refused, detail))
             continue
         outcomes.append(_send(settings, engine, transport, slug, at, options))
     return outcomes
+
+
+_NO_TIME = "no send_at in its file that can be read, and no newsletter schedule"
 
 
 def _send(
@@ -126,10 +189,14 @@ def _send(
         send, progress = send_issue(settings, engine, transport, slug, options)
     except NewsletterError as exc:
         return Outcome(slug, at, Action.failed, str(exc))
-    detail = f"send {send.id}: {progress.accepted} accepted, {progress.failed} failed"
-    if progress.uncertain:
-        detail += f", {progress.uncertain} uncertain"
-    action = Action.failed if progress.failed or progress.uncertain else Action.sent
+    assert send.id is not None
+    totals = summary.totals(engine, send.id, send.audience)
+    detail = f"send {send.id} ({send.transport}): {totals.words()}"
+    if note := summary.not_delivered(send.transport, totals.accepted, settings.outbox_dir):
+        detail += f"; {note}"
+    if not progress.batches and totals.open:  # another process has every batch left
+        return Outcome(slug, at, Action.elsewhere, detail)
+    action = Action.failed if totals.failed or totals.uncertain else Action.sent
     return Outcome(slug, at, action, detail)
 
 
@@ -139,15 +206,3 @@ def _refuse(engine: sa.Engine, slug: str, at: datetime, now: datetime) -> None:
         row.send_at, row.refused_at, row.updated_at = at, now, now
         session.add(row)
         session.commit()
-
-
-def _human(delta: timedelta) -> str:
-    """3 days, 5 h 12 min, or 40 s."""
-    seconds = int(delta.total_seconds())
-    if seconds >= 2 * 86400:
-        return f"{seconds // 86400} days"
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"

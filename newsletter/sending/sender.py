@@ -16,7 +16,6 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from newsletter.config import Settings
 from newsletter.errors import CheckFailed, SendError
@@ -24,7 +23,7 @@ from newsletter.issues import placeholders
 from newsletter.issues.build import Build, build_issue
 from newsletter.issues.compiler import CompiledIssue
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
-from newsletter.sending import ledger
+from newsletter.sending import ledger, recovery, summary
 from newsletter.sending.ledger import Claimed, Content
 from newsletter.sending.retrying import with_retries
 from newsletter.subscribers.address import key_of
@@ -69,6 +68,7 @@ class SendOptions:
     retry_base_delay: float
     retry_max_delay: float
     inflight_lease: timedelta
+    transport: str = ""  # recorded on the send: outbox, sendgrid, sendgrid (sandbox)
     resend_uncertain: bool = False
     allow_changed: bool = False
     on_batch: Callable[[Progress], None] | None = None
@@ -87,6 +87,7 @@ class SendOptions:
             retry_base_delay=settings.send_retry_base_delay,
             retry_max_delay=settings.send_retry_max_delay,
             inflight_lease=timedelta(seconds=settings.send_inflight_lease),
+            transport=summary.transport_label(settings),
         )
         return replace(options, **overrides)
 
@@ -116,7 +117,10 @@ class Sender:
 
     def start_live(self, compiled: CompiledIssue) -> Send:
         return ledger.start_live(
-            self.engine, content_of(compiled), allow_changed=self.options.allow_changed
+            self.engine,
+            content_of(compiled),
+            allow_changed=self.options.allow_changed,
+            transport=self.options.transport,
         )
 
     def start_test(self, compiled: CompiledIssue, addresses: Sequence[str]) -> Send:
@@ -125,14 +129,17 @@ class Sender:
         for a in addresses:
             emails.setdefault(key_of(a), normalise_email(a, check_deliverability=False))
         return ledger.start_test(
-            self.engine, content_of(compiled, test=True), list(emails.values())
+            self.engine,
+            content_of(compiled, test=True),
+            list(emails.values()),
+            self.options.transport,
         )
 
     def run(self, send: Send) -> Progress:
         """Deliver every pending row; raises SendError when the send had to stop."""
         assert send.id is not None
         options = self.options
-        ledger.recover(
+        recovery.recover(
             self.engine,
             send.id,
             lease=options.inflight_lease,
@@ -266,17 +273,6 @@ def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:
     if errors:
         raise CheckFailed(f"{build.issue.slug} fails its pre-send checks: " + "; ".join(errors))
     return build
-
-
-def live_audience(engine: sa.Engine, slug: str) -> tuple[Send | None, int]:
-    """The issue's live send if one was started, and how many recipients sending the issue now
-    would go to: those that send still has pending when resuming, else every confirmed
-    subscriber."""
-    with Session(engine) as session:
-        existing = ledger.live_send(session, slug)
-    if existing is not None and existing.id is not None:
-        return existing, ledger.count(engine, existing.id, DeliveryStatus.pending)
-    return existing, ledger.confirmed_count(engine)
 
 
 def send_issue(
