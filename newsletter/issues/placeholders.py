@@ -105,8 +105,8 @@ def neutralise(
             r".*?(</a\s*>)",
             re.IGNORECASE | re.DOTALL,
         )
-        text = html_lib.escape(label, quote=False)
-        html = link.sub(lambda m, text=text: f"{m.group(1)}{text}{m.group(3)}", html)
+        text = html_lib.escape(label, quote=False).replace("\\", "\\\\")
+        html = link.sub(rf"\g<1>{text}\g<3>", html)
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1).removesuffix(HTML_TWIN)

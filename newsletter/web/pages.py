@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+from importlib.resources import files
 from typing import Any
 
 import anyio
@@ -22,14 +23,17 @@ from newsletter.db import session_scope
 from newsletter.errors import InvalidAddress
 from newsletter.models import utcnow
 from newsletter.subscribers import store as subscribers
-from newsletter.web.deps import PAGES, STYLESHEET, SUBSCRIBE, Web, WebState, wants_json
+from newsletter.web.deps import STYLESHEET, SUBSCRIBE, Web, WebState, wants_json
 from newsletter.web.edge import shorten
 
 router = APIRouter()
 HONEYPOT = "website"
 EMAIL_MAX = 254  # RFC 5321: the longest address that fits in a path
 NAME_MAX = 200  # the columns' lengths (models.py)
-STYLE = "\n".join(PAGES.loader.get_source(PAGES, f)[0] for f in ("site.css", "header.css"))
+STYLE = "\n".join(
+    (files("newsletter.web") / "templates" / name).read_text(encoding="utf-8")
+    for name in ("site.css", "header.css")
+)  # the pages' CSS; header.css is also inlined above an archived email (web/archive.py)
 THANKS_PATH = "/subscribe/thanks"
 THANKS = (
     "Almost done: we have sent you an email. Click the link in it to confirm your "
@@ -208,8 +212,8 @@ def unsubscribe(w: WebState, token: str) -> HTMLResponse:
     """RFC 8058 one-click (body ``List-Unsubscribe=One-Click``) and the page's button: 200."""
     key = w.tokens.read_unsubscribe(token)
     with session_scope(w.engine) as session:
-        who = subscribers.unsubscribe(session, key, "unsubscribed (one-click or web page)", utcnow())
-        address = masked(who.email)
+        reason = "unsubscribed (one-click or web page)"
+        address = masked(subscribers.unsubscribe(session, key, reason, utcnow()).email)
     form = {
         "action": w.url(f"/resubscribe/{token}"),
         "fields": {},
