@@ -222,7 +222,7 @@ def unsubscribe(w: WebState, token: str) -> HTMLResponse:
     }
     return w.message(
         "You are unsubscribed",
-        f"{address} will not receive the newsletter any more. Changed your mind?",
+        f"The newsletter will not be sent to {address} any more. Changed your mind?",
         form=form,
     )
 
