@@ -16,7 +16,7 @@ from newsletter.errors import ConfigError
 from newsletter.issues.build import build_issue
 from newsletter.issues.placeholders import neutralise
 from newsletter.models import Consent, Subscriber
-from newsletter.sending.ledger import start_live
+from newsletter.sending.ledger import Content, start_live
 from newsletter.sending.sender import content_of
 from newsletter.subscribers import store as subscribers
 from newsletter.web.edge import CSP, EMAIL_POLICY
@@ -160,6 +160,11 @@ def test_the_archive_pages_have_the_site_header_and_no_unsubscribe_link(
     assert links[f"{BASE}/subscribe"] == "Subscribe" and "%%" not in page.text
     assert page.text.count(f'href="{BASE}/subscribe"') == 2  # the header's and the footer's
     assert "<style>" in page.text and "#site-header" in page.text  # its CSS, inline and scoped
+    bare = '<p>Old issue, <a href="%%unsubscribe_url%%">unsubscribe</a></p>'  # no <body> at all
+    start_live(synced, Content("old-issue", "Old issue", bare, "text", "hash"))
+    old = client.get("/archive/old-issue").text
+    assert HEADER in old and old.index(HEADER) < old.index("Old issue, ")
+    assert ">Subscribe</a></p>" in old and ">unsubscribe<" not in old
 
 
 @pytest.mark.parametrize(
