@@ -203,6 +203,7 @@ class Settings(BaseSettings):
     consent_version: str = Field(
         "1", description="Version of consent_text, recorded with each consent."
     )
+    privacy_url: str = Field("", pattern=r"^(https?://\S+)?$", description="Privacy notice link.")
     confirm_link_hours: int = Field(
         72, ge=1, description="How long a confirmation link stays valid, in hours."
     )

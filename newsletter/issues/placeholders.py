@@ -41,6 +41,7 @@ DATA_PERCENT = "\u2e13"
 _DATA_PERCENT_URI = re.compile("%E2%B8%93", re.IGNORECASE)  # how lxml writes it in an href
 _PAIRED = re.compile(f"(?<=[%{DATA_PERCENT}]){DATA_PERCENT}|{DATA_PERCENT}(?=[%{DATA_PERCENT}])")
 TEXT_PERCENT = "\uff05"  # FULLWIDTH PERCENT SIGN: a "%" of data beside another, in the text
+_ATTRIBUTES = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""  # a tag's attributes, quoted ">" included
 
 
 def token(name: str) -> str:
@@ -90,8 +91,22 @@ def substitutions(values: Mapping[str, str], names: Iterable[str]) -> dict[str, 
     return filled
 
 
-def neutralise(html: str, values: Mapping[str, str]) -> str:
-    """Replace ``%%name%%`` and ``%%name_html%%`` by the escaped public value (or nothing)."""
+def neutralise(
+    html: str, values: Mapping[str, str], labels: Mapping[str, str] | None = None
+) -> str:
+    """Replace ``%%name%%`` and ``%%name_html%%`` by the escaped public value (or nothing).
+
+    A link (``<a href="%%name%%">``) to a placeholder in ``labels`` gets that text instead of
+    its own: the archive's "Unsubscribe" link leads to the signup page, so it says "Subscribe".
+    """
+    for name, label in (labels or {}).items():
+        link = re.compile(
+            rf"(<a\b{_ATTRIBUTES}\bhref\s*=\s*([\"']?)%%{name}(?:{HTML_TWIN})?%%\2{_ATTRIBUTES}>)"
+            r".*?(</a\s*>)",
+            re.IGNORECASE | re.DOTALL,
+        )
+        text = html_lib.escape(label, quote=False).replace("\\", "\\\\")
+        html = link.sub(rf"\g<1>{text}\g<3>", html)
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1).removesuffix(HTML_TWIN)

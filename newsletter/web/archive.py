@@ -2,10 +2,13 @@
 
 "Sent" means the issue has a live send in the send ledger (finished, or still going); the page
 is the exact HTML that went out, stored with the send, with the per-recipient placeholders
-neutralised: unsubscribe goes to the signup page, view-in-browser to this page, name and
-address become empty. Test proofs never appear here. The page passes the exit check
-(``issues/exit_check.py``) on every request, so a send stored by an older version, before that
-check existed, cannot run a script on this origin either.
+neutralised: the unsubscribe link says "Subscribe" and goes to the signup page, view-in-browser
+goes to this page, name and address become empty. The site header (the organisation, Subscribe,
+Past issues: ``templates/header.html``) is put at the top of the email's ``<body>`` with its own
+scoped, inline CSS: one document, so the email keeps its layout and the page its sandbox (no
+frame, no second request). Test proofs never appear here. The page passes the exit check
+(``issues/exit_check.py``) on every request, header included, so a send stored by an older
+version, before that check existed, cannot run a script on this origin either.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from sqlmodel import Session, col, select
 from newsletter.issues.exit_check import make_safe
 from newsletter.issues.placeholders import neutralise
 from newsletter.models import Send, SendKind
-from newsletter.web.deps import Web, WebState
+from newsletter.web.deps import ARCHIVE, PAGES, SUBSCRIBE, Web, WebState
 from newsletter.web.edge import CSP, EMAIL_POLICY
 
 router = APIRouter()
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+_BODY = re.compile(r"<body\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.IGNORECASE)
+_DOCTYPE = re.compile(r"\s*<!doctype[^>]*>", re.IGNORECASE)
 
 
 def _not_found(w: Web) -> HTMLResponse:
@@ -59,8 +64,18 @@ def archive_issue(w: WebState, slug: str) -> HTMLResponse:
         send = session.exec(select(Send).where(Send.live_slug == slug)).first()
     if send is None:
         return _not_found(w)
-    values = {"unsubscribe_url": w.url("/subscribe"), "view_url": w.url(f"/archive/{slug}")}
-    # the email's own HTML, exit-checked again (sends stored before the check existed), under a
-    # policy that lets its inlined CSS and images show and runs nothing
-    safe = make_safe(neutralise(send.html, values)).html
+    values = {"unsubscribe_url": w.url(SUBSCRIBE), "view_url": w.url(f"{ARCHIVE}/{slug}")}
+    public = neutralise(send.html, values, labels={"unsubscribe_url": "Subscribe"})
+    # the email's own HTML under our header, exit-checked again (sends stored before the check
+    # existed), under a policy that lets its inlined CSS and images show and runs nothing
+    safe = make_safe(with_site_header(w, public)).html
     return HTMLResponse(safe, headers={CSP: EMAIL_POLICY})
+
+
+def with_site_header(w: Web, html: str) -> str:
+    """``html`` with the site header first in its ``<body>`` (or first of all, after the
+    doctype, for a document without one)."""
+    header = PAGES.get_template("archive_header.html").render(**w.site())
+    found = _BODY.search(html) or _DOCTYPE.match(html)
+    at = found.end() if found else 0
+    return f"{html[:at]}\n{header}{html[at:]}"

@@ -18,6 +18,7 @@ from newsletter.subscribers.tokens import Tokens
 from newsletter.web.ratelimit import RateLimit
 
 STYLESHEET = "/static/site.css"
+SUBSCRIBE, ARCHIVE = "/subscribe", "/archive"
 PAGES = jinja2.Environment(
     loader=jinja2.PackageLoader("newsletter.web", "templates"),
     autoescape=True,
@@ -48,10 +49,21 @@ class Web:
     org: dict[str, str] = field(default_factory=dict)
 
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = PAGES.get_template(template).render(
-            org=self.org, stylesheet=self.url(STYLESHEET), **context
-        )
+        """One of our pages: the site header (the organisation, Subscribe, Past issues) above
+        ``template`` rendered with ``context``."""
+        html = PAGES.get_template(template).render(**self.site(), **context)
         return HTMLResponse(html, status_code=status)
+
+    def site(self) -> dict[str, Any]:
+        """What the site header needs, in our pages and above an archived email alike."""
+        return {
+            "org": self.org,
+            "stylesheet": self.url(STYLESHEET),
+            "nav": [
+                {"url": self.url(path), "label": label}
+                for path, label in ((SUBSCRIBE, "Subscribe"), (ARCHIVE, "Past issues"))
+            ],
+        }
 
     def message(
         self, title: str, *paragraphs: str, status: int = 200, **extra: Any

@@ -1,5 +1,8 @@
 """Signup, confirm, unsubscribe and resubscribe pages. Every page works without JavaScript.
 
+A signup from the form is answered with a redirect to ``/subscribe/thanks`` (Post/Redirect/Get):
+reloading the thanks page sends nothing again. JSON clients get their answer directly.
+
 Routes raise the core's errors (a bad address, a tampered link, a refused confirmation email);
 ``web/errors.py`` turns them into pages or JSON.
 """
@@ -8,24 +11,30 @@ from __future__ import annotations
 
 import functools
 import json
+from importlib.resources import files
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from newsletter.db import session_scope
 from newsletter.errors import InvalidAddress
 from newsletter.models import utcnow
 from newsletter.subscribers import store as subscribers
-from newsletter.web.deps import PAGES, STYLESHEET, Web, WebState
+from newsletter.web.deps import STYLESHEET, SUBSCRIBE, Web, WebState, wants_json
 from newsletter.web.edge import shorten
 
 router = APIRouter()
 HONEYPOT = "website"
 EMAIL_MAX = 254  # RFC 5321: the longest address that fits in a path
 NAME_MAX = 200  # the columns' lengths (models.py)
-STYLE = PAGES.loader.get_source(PAGES, "site.css")[0] if PAGES.loader else ""
+STYLE = "\n".join(
+    (files("newsletter.web") / "templates" / name).read_text(encoding="utf-8")
+    for name in ("site.css", "header.css")
+)  # the pages' CSS; header.css is also inlined above an archived email (web/archive.py)
+THANKS_PATH = "/subscribe/thanks"
 THANKS = (
     "Almost done: we have sent you an email. Click the link in it to confirm your "
     "subscription. If it does not arrive within a few minutes, look in your spam folder."
@@ -40,6 +49,7 @@ def form_page(w: Web, status: int = 200, **values: str) -> HTMLResponse:
         action=w.url("/subscribe"),
         archive_url=w.url("/archive"),
         consent_text=w.settings.consent_text,
+        privacy_url=w.settings.privacy_url,
         email=values.get("email", ""),
         name=values.get("name", ""),
         error=values.get("error", ""),
@@ -52,9 +62,26 @@ async def stylesheet() -> Response:
     return Response(STYLE, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
 
-@router.get("/subscribe", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+@router.get(SUBSCRIBE, response_class=HTMLResponse)
 def subscribe_form(w: WebState) -> HTMLResponse:
+    """The signup form; also the site's home page (it links to the past issues)."""
     return form_page(w)
+
+
+@router.get(THANKS_PATH, response_class=HTMLResponse)
+def thanks(w: WebState) -> HTMLResponse:
+    """Where a signup from the form lands: the same page whatever the address's status."""
+    link = {"url": w.url("/archive"), "label": "Read past issues"}
+    return w.message("Check your inbox", THANKS, link=link)
+
+
+def _signed_up(request: Request, w: Web) -> Response:
+    """The answer to every accepted (or quietly dropped) signup: a 303 to the thanks page for
+    a browser, so a refresh does not post again; ``{"status": "ok", ...}`` for JSON."""
+    if wants_json(request):
+        return w.answer(request, "Check your inbox", THANKS)
+    return RedirectResponse(w.url(THANKS_PATH), status_code=303)
 
 
 async def _signup_data(request: Request) -> dict[str, Any]:
@@ -109,7 +136,7 @@ async def subscribe(request: Request, w: WebState) -> Response:
         "name": shorten(_text(data, "name"), NAME_MAX),
     }
     if _text(data, HONEYPOT):
-        return w.answer(request, "Check your inbox", THANKS)
+        return _signed_up(request, w)
     typed_email, name = _typed(data)
     # off the event loop: with email_check_deliverability it waits for DNS
     normalise = functools.partial(
@@ -127,7 +154,7 @@ async def subscribe(request: Request, w: WebState) -> Response:
         w.confirmations.send,
     )
     await anyio.to_thread.run_sync(signup, limiter=w.signup_slots)
-    return w.answer(request, "Check your inbox", THANKS)
+    return _signed_up(request, w)
 
 
 def _consent(w: Web, request: Request, client: str) -> subscribers.ConsentInfo:
@@ -159,15 +186,25 @@ def confirm(w: WebState, token: str) -> HTMLResponse:
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(w: WebState, token: str) -> HTMLResponse:
-    """A page with a button: link scanners follow GETs, so a GET changes nothing."""
-    w.tokens.read_unsubscribe(token)
+    """A page with a button: link scanners follow GETs, so a GET changes nothing. It names the
+    address, masked, so a person with two addresses knows which one leaves."""
+    key = w.tokens.read_unsubscribe(token)
+    with Session(w.engine) as session:
+        address = masked(subscribers.by_key(session, key).email)
     form = {
         "action": w.url(f"/unsubscribe/{token}"),
         "fields": {"List-Unsubscribe": "One-Click"},
         "button": "Unsubscribe",
         "secondary": False,
     }
-    return w.message("Unsubscribe", "Press the button to stop receiving the newsletter.", form=form)
+    text = f"Press the button to stop sending the newsletter to {address}."
+    return w.message("Unsubscribe", text, form=form)
+
+
+def masked(email: str) -> str:
+    """``a•••@example.org``: enough for its owner to recognise, little for anyone else."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}•••@{domain}"
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -175,7 +212,8 @@ def unsubscribe(w: WebState, token: str) -> HTMLResponse:
     """RFC 8058 one-click (body ``List-Unsubscribe=One-Click``) and the page's button: 200."""
     key = w.tokens.read_unsubscribe(token)
     with session_scope(w.engine) as session:
-        subscribers.unsubscribe(session, key, "unsubscribed (one-click or web page)", utcnow())
+        reason = "unsubscribed (one-click or web page)"
+        address = masked(subscribers.unsubscribe(session, key, reason, utcnow()).email)
     form = {
         "action": w.url(f"/resubscribe/{token}"),
         "fields": {},
@@ -184,7 +222,7 @@ def unsubscribe(w: WebState, token: str) -> HTMLResponse:
     }
     return w.message(
         "You are unsubscribed",
-        "You will not receive the newsletter any more. Changed your mind?",
+        f"The newsletter will not be sent to {address} any more. Changed your mind?",
         form=form,
     )
 

@@ -89,7 +89,7 @@ def test_signup_over_http_one_person_idn_domains_work_and_refusals_are_422(
     web_settings, store, outbox
 ):
     server = live_server(lambda base: Settings(base_url=base), store)
-    with server as (base, _settings), httpx.Client(base_url=base) as http:
+    with server as (base, _settings), httpx.Client(base_url=base, follow_redirects=True) as http:
         assert http.post("/subscribe", data={"email": "Ann@Example.org"}).status_code == 200
         assert http.post("/subscribe", json={"email": "ann@example.ORG"}).status_code == 200
         assert [p.email for p in people(store)] == ["Ann@example.org"]

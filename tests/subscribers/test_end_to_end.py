@@ -20,8 +20,11 @@ def test_sign_up_confirm_by_email_link_then_one_click_unsubscribe(web_settings, 
     with server as (base, settings), httpx.Client(base_url=base) as http:
         form = http.get("/subscribe")
         assert form.status_code == 200 and "<form" in form.text
-        answer = http.post("/subscribe", data={"email": "dara@example.org", "name": "Dara"})
+        answer = http.post(
+            "/subscribe", data={"email": "dara@example.org", "name": "Dara"}, follow_redirects=True
+        )
         assert answer.status_code == 200 and "Check your inbox" in answer.text
+        assert [r.status_code for r in answer.history] == [303]  # Post/Redirect/Get
         assert status_of(engine, "dara@example.org") == "pending"
 
         # the confirmation email, read from the outbox like a mail client would
