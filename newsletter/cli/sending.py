@@ -26,7 +26,13 @@ from newsletter.models import Send, SendKind
 from newsletter.sending import report as reporting
 from newsletter.sending import scheduler
 from newsletter.sending.sender import Progress as SendProgress
-from newsletter.sending.sender import Sender, SendOptions, checked_build, live_audience
+from newsletter.sending.sender import (
+    Sender,
+    SendOptions,
+    check_live_links,
+    checked_build,
+    live_audience,
+)
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.factory import make_transport
 
@@ -56,6 +62,8 @@ def send(
     engine = open_engine(settings)
     if bool(addresses) != test:
         raise SendError("give --test with the addresses to send a proof to: --test ADDR [ADDR...]")
+    if not test:
+        check_live_links(settings)
     build = checked_build(settings, engine, issue)
     report_findings(build)
     transport = make_transport(settings)
