@@ -55,7 +55,9 @@ def test_size_warns_near_and_fails_over_gmail_clip(compiled):
         ),
         ('src="https://mpat.example.org/', 'src="/', ("error", "image-src")),
         ('alt="Cover of the MPAT 2015 Annual Report"', "", ("error", "image-alt")),
-        ('alt="Cover of the MPAT 2015 Annual Report"', 'alt=""', ("warning", "image-alt")),
+        ('alt="Cover of the MPAT 2015 Annual Report"', 'alt=""', ("error", "image-alt")),
+        ('alt="Cover of the MPAT 2015 Annual Report"', 'alt="  "', ("error", "image-alt")),
+        ('src="https://mpat.example.org/', 'src="http://mpat.example.org/', ("error", "image-src")),
         (
             'href="%%unsubscribe_url%%"',
             'href="https://mpat.example.org/"',

@@ -88,3 +88,55 @@ def test_png_screenshots_at_600_and_375(project, synced):
     width, height = _png_size(narrow)
     assert width == 375 and height > 1500
     assert "wrote" in out
+
+
+def _save_atomically(path: Path, text: str) -> None:
+    """Save as vim, gedit, Kate and JetBrains do: write a new file, rename it over the old."""
+    temp = path.with_name(path.name + ".tmp~")
+    temp.write_text(text)
+    temp.replace(path)
+
+
+def _wait_for_page(base: str, wanted: str, seconds: float = 30.0) -> str:
+    """Poll the served page until ``wanted`` shows (a liveness wait, not a speed test)."""
+    deadline = time.monotonic() + seconds
+    page = ""
+    while time.monotonic() < deadline:
+        page = _get(base + "/")
+        if wanted in page:
+            return page
+        time.sleep(0.1)
+    raise AssertionError(f"the preview never showed {wanted!r}; last page: {page[:300]}")
+
+
+def test_preview_keeps_watching_through_rename_saves_and_a_failed_build(preview, project: Path):
+    _, base = preview
+    issue = project / "issues" / "2016-q3.toml"
+    original = issue.read_text()
+    _get(base + "/")  # the server answers (start() returns once the watch is in place)
+    for n in range(1, 4):  # several renames: each replaces the file the watcher last saw
+        _save_atomically(issue, original.replace("Quarterly update: July", f"Save {n}: July"))
+        _wait_for_page(base, f"Save {n}: July")
+
+    _save_atomically(issue, original.replace('quarter = "2016-Q3"', 'quarter = "2016-Q7"'))
+    assert "not a quarter" in _wait_for_page(base, "Build failed")
+    _save_atomically(issue, original.replace("Quarterly update: July", "Fixed: July"))
+    page = _wait_for_page(base, "Fixed: July")
+    assert "Build failed" not in page
+
+    footer = project / "templates" / "partials" / "footer.mjml.j2"
+    _save_atomically(footer, footer.read_text().replace("You receive this", "You get this"))
+    _wait_for_page(base, "You get this newsletter")
+
+
+def test_preview_on_a_busy_port_is_one_line(project, synced):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_cli("preview", "2016-q3", "--port", str(port))
+    assert code == 1
+    assert f"port {port}" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -49,6 +49,7 @@ def test_the_sendgrid_key_is_never_shown(project, synced, monkeypatch, caplog):
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-for-signing-links-x")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "https://news.example.org")  # a live send
     monkeypatch.setenv("NEWSLETTER_SEND_RETRY_BASE_DELAY", "0.01")
     with Session(synced) as session:
         subscribers.add(

@@ -195,6 +195,7 @@ def test_changed_issue_refuses_to_resume_unless_allowed(sending, project, monkey
 def _use_fake(monkeypatch, fake: FakeSendGrid, *, batch: int) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "https://news.example.org")  # a live send
     monkeypatch.setenv("NEWSLETTER_SENDGRID_API_KEY", fake.api_key)
     monkeypatch.setenv("NEWSLETTER_SENDGRID_HOST", fake.url)
     monkeypatch.setenv("NEWSLETTER_SENDGRID_BATCH_SIZE", str(batch))
@@ -242,6 +243,7 @@ def test_a_bad_api_key_stops_at_once_and_a_fixed_key_resumes(sending, monkeypatc
 def test_sendgrid_down_is_reported_and_resumable(sending, monkeypatch):
     add(sending, 2)
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "https://news.example.org")  # a live send
     monkeypatch.setenv("NEWSLETTER_SENDGRID_API_KEY", "SG.key")
     monkeypatch.setenv("NEWSLETTER_SENDGRID_HOST", "http://127.0.0.1:9")
     monkeypatch.setenv("NEWSLETTER_SEND_MAX_ATTEMPTS", "2")

@@ -29,7 +29,7 @@ from newsletter.models import Send, SendKind, SendStatus, utcnow
 from newsletter.sending import ledger, scheduler, summary
 from newsletter.sending import report as reporting
 from newsletter.sending.sender import Progress as SendProgress
-from newsletter.sending.sender import Sender, SendOptions, checked_build
+from newsletter.sending.sender import Sender, SendOptions, check_live_links, checked_build
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.factory import make_transport
 
@@ -61,6 +61,8 @@ def send(
         raise SendError("give --test with the addresses to send a proof to: --test ADDR [ADDR...]")
     if not test and _already_finished(settings, engine, issue, resend_uncertain):
         return
+    if not test:
+        check_live_links(settings)
     build = checked_build(settings, engine, issue)
     report_findings(build)
     transport = make_transport(settings)

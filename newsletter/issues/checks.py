@@ -78,11 +78,15 @@ def _links_and_images(html: str) -> list[Finding]:
         src = (image.get("src") or "").strip()
         if not src.startswith(_ABSOLUTE):
             findings.append(Finding("error", "image-src", f"image src {src!r} is not absolute"))
+        elif not src.startswith("https://"):  # mail clients block or flag insecure images
+            findings.append(Finding("error", "image-src", f"image src {src!r} is not https://"))
         alt = image.get("alt")
         if alt is None:
             findings.append(Finding("error", "image-alt", f"image {src!r} has no alt attribute"))
-        elif not alt.strip():
-            findings.append(Finding("warning", "image-alt", f"image {src!r} has empty alt text"))
+        elif not alt.strip():  # readers with images off or a screen reader get nothing
+            findings.append(
+                Finding("error", "image-alt", f"image {src!r} has no alt text (set image_alt)")
+            )
     return findings
 
 

@@ -151,6 +151,8 @@ def inline_css(html: str) -> str:
     - ``strip_important=False`` and ``keep_style_tags=True``: the ``@media`` rules stay in a
       ``<style>`` with their ``!important``, or MJML's mobile layout breaks;
     - cssutils logging at CRITICAL: no warning per ``mso-*`` property;
+    - ``disable_basic_attributes=["width"]``: premailer overwrites MJML's ``width="552"`` on an
+      image with ``width="100%"`` (copied from its CSS), which Outlook desktop shows at full size;
     - the lower-case ``<!doctype html>`` MJML writes is dropped by premailer: put it back, or
       clients render in quirks mode.
     """
@@ -160,6 +162,7 @@ def inline_css(html: str) -> str:
         strip_important=False,
         keep_style_tags=True,
         disable_validation=True,
+        disable_basic_attributes=["width"],
         cssutils_logging_level=logging.CRITICAL,
     ).transform()
     body = str(transformed)

@@ -8,6 +8,7 @@ the browser tab stays useful while someone types.
 from __future__ import annotations
 
 import contextlib
+import errno
 import html as html_lib
 import secrets
 import threading
@@ -57,6 +58,7 @@ class PreviewServer:
         self.error = ""
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._watching = threading.Event()
         self._threads: list[threading.Thread] = []
         self.httpd: ThreadingHTTPServer | None = None
         self.nonce = secrets.token_urlsafe(16)
@@ -71,6 +73,8 @@ class PreviewServer:
             html, text, error = result.compiled.html, result.compiled.text, ""
         except NewsletterError as exc:
             html, text, error = "", "", str(exc)
+        except Exception as exc:  # a half-saved file must not end the watching: show it, go on
+            html, text, error = "", "", f"{type(exc).__name__}: {exc}"
         with self._lock:
             self.html, self.text, self.error = html, text, error
             self.version += 1
@@ -88,13 +92,22 @@ class PreviewServer:
 
     def start(self, host: str, port: int) -> tuple[str, int]:
         handler = _handler(self)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise NewsletterError(
+                    f"port {port} on {host} is already in use: stop what uses it "
+                    "or pick another with --port"
+                ) from None
+            raise NewsletterError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self._threads = [
             threading.Thread(target=self.httpd.serve_forever, daemon=True),
             threading.Thread(target=self._watch, daemon=True),
         ]
         for thread in self._threads:
             thread.start()
+        self._watching.wait(timeout=10)  # a save made once this returns is seen
         address = self.httpd.server_address
         return str(address[0]), int(address[1])
 
@@ -107,11 +120,30 @@ class PreviewServer:
             thread.join(timeout=5)
 
     def _watch(self) -> None:
+        """Watch the folders, not the files: an editor that saves by writing a new file and
+        renaming it over the old one (vim, gedit, Kate, JetBrains) replaces the inode a file
+        watch would follow, and the rebuilds would stop after the first save."""
+        issue = self.path.resolve()
         content = self.settings.content_dir.resolve()
-        paths = [self.path, self.settings.templates_dir]
-        if content.is_dir():
-            paths.append(content)
-        for changes in watchfiles.watch(*paths, stop_event=self._stop, debounce=200, step=50):
+        templates = self.settings.templates_dir.resolve()
+        folders = {issue.parent, templates} | ({content} if content.is_dir() else set())
+
+        def relevant(_: watchfiles.Change, name: str) -> bool:
+            path = Path(name).resolve()
+            return path == issue or any(f in path.parents for f in (templates, content))
+
+        for changes in watchfiles.watch(
+            *sorted(folders),
+            watch_filter=relevant,
+            stop_event=self._stop,
+            debounce=200,
+            step=50,
+            rust_timeout=200,
+            yield_on_timeout=True,  # an empty first answer: the watch is in place
+        ):
+            self._watching.set()
+            if not changes:
+                continue
             changed = [Path(p).resolve() for _, p in changes]
             self.rebuild(content_changed=any(content in p.parents for p in changed))
 

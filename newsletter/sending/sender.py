@@ -7,6 +7,8 @@ and custom args (send id, subscriber id: strings, no personal data).
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -28,7 +31,7 @@ from newsletter.sending.ledger import Claimed, Content
 from newsletter.sending.retrying import with_retries
 from newsletter.subscribers.address import key_of
 from newsletter.subscribers.store import normalise_email
-from newsletter.subscribers.tokens import Tokens, unsubscribe_url
+from newsletter.subscribers.tokens import Tokens, proof_urls, unsubscribe_url
 from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
 
 TEST_PREFIX = "[TEST] "
@@ -236,15 +239,17 @@ class Sender:
 
     def _recipient(self, send: Send, claimed: Claimed) -> Recipient:
         base = self.options.base_url
-        if claimed.key:
+        view = f"{base}/archive/{send.issue_slug}"
+        if send.kind == SendKind.test:  # a proof's links explain the proof, change nobody
+            assert send.id is not None
+            unsubscribe, view = proof_urls(base, self.tokens, send.id)
+        else:
             unsubscribe = unsubscribe_url(base, self.tokens, claimed.key)
-        else:  # a test proof to someone who is not a subscriber
-            unsubscribe = f"{base}/subscribe"
         values = {
             "email": claimed.email,
             "name": claimed.name,
             "unsubscribe_url": unsubscribe,
-            "view_url": f"{base}/archive/{send.issue_slug}",
+            "view_url": view,
         }
         substitutions = placeholders.substitutions(values, self._wanted or ())
         custom_args = {"send_id": str(send.id)}
@@ -275,6 +280,28 @@ def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:
     return build
 
 
+def check_live_links(settings: Settings) -> None:
+    """A live send that really delivers carries links readers must open: refuse (SendError) a
+    ``base_url`` that is not https or points at this machine. Outbox and sandbox are fine."""
+    if settings.transport != "sendgrid" or settings.sendgrid_sandbox:
+        return
+    url = urlsplit(settings.base_url)
+    if url.scheme != "https" or _this_machine((url.hostname or "").rstrip(".")):
+        raise SendError(
+            f"base_url is {settings.base_url}: a live send through SendGrid needs the web app's "
+            "public https address, or its unsubscribe and view links cannot work"
+        )
+
+
+def _this_machine(host: str) -> bool:
+    if host in ("", "localhost") or host.endswith(".localhost"):
+        return True
+    with contextlib.suppress(ValueError):
+        address = ipaddress.ip_address(host)
+        return address.is_loopback or address.is_unspecified
+    return False
+
+
 def send_issue(
     settings: Settings,
     engine: sa.Engine,
@@ -286,6 +313,7 @@ def send_issue(
 
     ``options`` default to ``SendOptions.from_settings(settings)``.
     """
+    check_live_links(settings)
     build = checked_build(settings, engine, ref)
     tokens = Tokens.from_settings(settings)
     sender = Sender(engine, transport, tokens, options or SendOptions.from_settings(settings))

@@ -18,10 +18,12 @@ from newsletter.errors import ConfigError, TokenError
 
 CONFIRM_SALT = "newsletter.confirm"
 UNSUBSCRIBE_SALT = "newsletter.unsubscribe"
+PROOF_SALT = "newsletter.proof"
 EMPTY_KEY_ADVICE = (
-    "secret_key is empty: set NEWSLETTER_SECRET_KEY to a long random string, e.g. the output of "
-    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; it signs confirmation and "
-    "unsubscribe links"
+    "secret_key is empty: set NEWSLETTER_SECRET_KEY to the same key as the web app's "
+    "(newsletter serve), which signs every confirmation and unsubscribe link: a different key "
+    "breaks every link already sent. Only for a first installation, make one with "
+    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 )
 
 
@@ -45,6 +47,7 @@ class Tokens:
             raise ConfigError(EMPTY_KEY_ADVICE)
         self._confirm = URLSafeTimedSerializer(secret, salt=CONFIRM_SALT)
         self._unsubscribe = _KeyedSigner(secret, salt=UNSUBSCRIBE_SALT, digest_method=sha256)
+        self._proof = _KeyedSigner(secret, salt=PROOF_SALT, digest_method=sha256)
         self.confirm_max_age = confirm_max_age
 
     @classmethod
@@ -79,6 +82,19 @@ class Tokens:
         except (BadSignature, UnicodeError) as exc:
             raise TokenError("this unsubscribe link is not valid") from exc
 
+    def proof_token(self, send_id: int) -> str:
+        """A [TEST] proof's links name its send by this signed id: no guessing other proofs."""
+        return self._proof.sign(str(send_id)).decode("ascii")
+
+    def read_proof(self, token: str) -> int:
+        try:
+            value = self._proof.unsign(token).decode("ascii")
+        except (BadSignature, UnicodeError) as exc:
+            raise TokenError("this proof link is not valid") from exc
+        if not value.isdigit():
+            raise TokenError("this proof link is not valid")
+        return int(value)
+
 
 def _key(value: object) -> str:
     if not isinstance(value, str):
@@ -88,6 +104,12 @@ def _key(value: object) -> str:
 
 def confirm_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/confirm/{token}"
+
+
+def proof_urls(base_url: str, tokens: Tokens, send_id: int) -> tuple[str, str]:
+    """A [TEST] proof's (unsubscribe, view-in-browser) URLs: pages about the proof itself."""
+    view = f"{base_url.rstrip('/')}/proof/{tokens.proof_token(send_id)}"
+    return f"{view}/unsubscribe", view
 
 
 def unsubscribe_url(base_url: str, tokens: Tokens, key: str) -> str:

@@ -13,7 +13,7 @@ from newsletter.issues.build import org_context
 from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import Transport
-from newsletter.web import archive, errors, pages, webhooks
+from newsletter.web import archive, errors, pages, proofs, webhooks
 from newsletter.web.deps import Web
 from newsletter.web.edge import Edge
 from newsletter.web.proxies import Proxies
@@ -56,6 +56,7 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
         )
     app.include_router(pages.router)
     app.include_router(archive.router)
+    app.include_router(proofs.router)
     app.include_router(webhooks.router)
     errors.install(app)
     app.add_middleware(  # added last: the outermost, so it sees every request and answer

@@ -211,6 +211,7 @@ def _sending(monkeypatch: pytest.MonkeyPatch) -> None:
 def _use_fake(monkeypatch: pytest.MonkeyPatch, fake: FakeSendGrid) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "https://news.example.org")  # a live send
     monkeypatch.setenv("NEWSLETTER_SENDGRID_API_KEY", fake.api_key)
     monkeypatch.setenv("NEWSLETTER_SENDGRID_HOST", fake.url)
     monkeypatch.setenv("NEWSLETTER_SENDGRID_TIMEOUT", "5")
