@@ -98,6 +98,7 @@ def test_sendgrid_records_its_transport_and_its_sandbox_says_not_delivered(sendi
         assert code == 0, err
         assert "(sendgrid (sandbox))" in out and "did NOT deliver" in out
         monkeypatch.setenv("NEWSLETTER_SENDGRID_SANDBOX", "false")
+        monkeypatch.setenv("NEWSLETTER_BASE_URL", "https://news.example.org")  # a real send's links
         code, out, err = run_cli("send", "2016-q3", "--yes")
         assert code == 0, err
         assert "send 2 of 2016-q3 (sendgrid): 2 recipients: 2 accepted" in out

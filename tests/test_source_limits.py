@@ -109,7 +109,7 @@ def test_slow_drip_is_cut_by_the_time_limit(site, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_SOURCE_TIME_LIMIT", "1")
     set_sources(monkeypatch, feed_source(site, "drip", "/drip.xml"), feed_source(site))
     whole = len(body) * 0.05  # seconds the whole drip would take
-    assert whole > 60
+    assert whole > 30
     started = time.monotonic()
     code, out, err = run_cli("content", "sync")
     assert time.monotonic() - started < whole / 2  # cut long before the end (a busy CI is slow)
