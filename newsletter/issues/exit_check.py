@@ -121,9 +121,7 @@ def _clean_attributes(element: etree._Element) -> list[str]:
             reason = f"{key} attribute of <{tag}>"
         elif key in URL_ATTRIBUTES and unsafe_url(value):
             reason = f"{key} {_short(value)} of <{tag}>"
-        elif key == "srcset" and any(
-            unsafe_url(c.split()[0]) for c in value.split(",") if c.split()
-        ):
+        elif key == "srcset" and _unsafe_srcset(value):
             reason = f"srcset {_short(value)} of <{tag}>"
         elif key == "style" and _UNSAFE_CSS.search(_css(value)):
             reason = f"style {_short(value)} of <{tag}>"

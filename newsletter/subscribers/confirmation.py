@@ -166,15 +166,14 @@ def reconfirm(
     for number, person in enumerate(people):
         if number and gap:
             time.sleep(gap)
-        if not _claim(engine, person):
-            continue  # another run got there first
-        try:
-            confirmations.send(person)
-        except DeliveryError as exc:
-            _release(engine, person)
-            done.failed.append((person.email, str(exc)))
-        else:
-            done.sent.append(person.email)
+        if _claim(engine, person):  # else another run got there first
+            try:
+                confirmations.send(person)
+            except DeliveryError as exc:
+                _release(engine, person)
+                done.failed.append((person.email, str(exc)))
+            else:
+                done.sent.append(person.email)
         progress(number + 1)
     return done
 

@@ -24,11 +24,14 @@ class RateLimit:
     """``hit(client)`` counts one request; returns 0 when allowed, else seconds to wait."""
 
     def __init__(self, spec: str) -> None:
-        found = RATE.fullmatch(spec.strip().lower())
+        found = RATE.fullmatch(spec.strip().lower())  # None: "off"
         self.enabled = found is not None
-        self.limit = int(found.group(1)) if found else 0
-        self.period = int(found.group(2) or 1) * PERIODS[found.group(3)] if found else 1
-        self._item = RateLimitItemPerSecond(max(1, self.limit), self.period)
+        count, period = (
+            (int(found.group(1)), int(found.group(2) or 1) * PERIODS[found.group(3)])
+            if found
+            else (1, 1)
+        )
+        self._item = RateLimitItemPerSecond(count, period)
         self._window = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 
     def hit(self, client: str) -> int:
