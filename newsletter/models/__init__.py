@@ -2,40 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from newsletter.models.columns import UTCDateTime, _utc_column, utcnow
+from newsletter.models.staff import (
+    Activity,
+    Approval,
+    IssueRevision,
+    Role,
+    Staff,
+    StaffLink,
+    StaffSession,
+)
 
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Timezone-aware datetimes stored as UTC on every backend (SQLite has no time zones)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: give it a time zone")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
-    return Field(sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
+__all__ = [
+    "Activity",
+    "Approval",
+    "IssueRevision",
+    "Role",
+    "Staff",
+    "StaffLink",
+    "StaffSession",
+    "UTCDateTime",
+    "utcnow",
+]
 
 
 class Post(SQLModel, table=True):
@@ -222,6 +217,10 @@ class Send(SQLModel, table=True):
     transport: str = Field(
         default="", sa_column=sa.Column(sa.String(60), nullable=False, server_default="")
     )
+    started_by: str = Field(  # a staff address, "cli" or "scheduler"; "" before 0008
+        default="", sa_column=sa.Column(sa.String(320), nullable=False, server_default="")
+    )
+    stop_requested_at: datetime | None = _utc_column(nullable=True)  # stop after this batch
 
 
 class Delivery(SQLModel, table=True):

@@ -13,12 +13,10 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -32,13 +30,29 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from newsletter.config.sources import (
+    DEFAULT_SOURCE_NAME,
+    FeedSourceConfig,
+    MarkdownSourceConfig,
+    SourceConfig,
+    WordPressSourceConfig,
+)
 from newsletter.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_SOURCE_NAME",
+    "FeedSourceConfig",
+    "MarkdownSourceConfig",
+    "Settings",
+    "SourceConfig",
+    "WordPressSourceConfig",
+    "get_settings",
+]
 
 CONFIG_ENV = "NEWSLETTER_CONFIG"
 RATE = re.compile(r"(\d+)\s*/\s*(\d+)?\s*(second|minute|hour|day)s?")
 DEFAULT_CONFIG_FILE = "newsletter.toml"
 SECRET_KEY_MIN = 32
-_SOURCE_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 
 
 def config_file() -> Path:
@@ -62,65 +76,6 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
                     f"set NEWSLETTER_{name.upper()} in the environment"
                 )
         return data
-
-
-class _Source(BaseModel):
-    """What every kind of source has: a name, unique among the sources."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(max_length=100)
-
-    @field_validator("name")
-    @classmethod
-    def _name_shape(cls, value: str) -> str:
-        if not _SOURCE_NAME.match(value):
-            raise ValueError("a source name is lower-case letters, digits, '-' and '_'")
-        return value
-
-
-class _RemoteSource(_Source):
-    url: str
-    timeout: float | None = Field(None, gt=0)
-    categories: list[str] = []
-
-    @field_validator("url")
-    @classmethod
-    def _absolute_http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an absolute http(s) URL")
-        return value
-
-
-class MarkdownSourceConfig(_Source):
-    """A folder of Markdown posts (``path`` defaults to the ``content_dir`` setting)."""
-
-    type: Literal["markdown"]
-    path: Path | None = None
-
-
-class WordPressSourceConfig(_RemoteSource):
-    """A WordPress site read through its REST API (``/wp-json/wp/v2/posts``)."""
-
-    type: Literal["wordpress"]
-    tags: list[str] = []
-
-    @field_validator("url")
-    @classmethod
-    def _site_root(cls, value: str) -> str:
-        return value.rstrip("/")
-
-
-class FeedSourceConfig(_RemoteSource):
-    """An RSS 2.0 or Atom feed."""
-
-    type: Literal["feed"]
-
-
-SourceConfig = Annotated[
-    MarkdownSourceConfig | WordPressSourceConfig | FeedSourceConfig, Field(discriminator="type")
-]
-DEFAULT_SOURCE_NAME = "markdown"
 
 
 class Settings(BaseSettings):
@@ -285,6 +240,28 @@ class Settings(BaseSettings):
         " in the past (default 24 h), unless --force.",
     )
 
+    require_approval: bool = Field(
+        False, description="A live send needs a publisher's approval of the issue's content."
+    )
+    scheduler_in_server: bool = Field(
+        True, description="`newsletter serve` runs the due-send pass in the background."
+    )
+    scheduler_interval: float = Field(
+        30.0, ge=1, description="Seconds between two due-send passes inside `newsletter serve`."
+    )
+    session_idle_timeout: int = Field(
+        7200, ge=60, description="Seconds without a request after which a staff session ends."
+    )
+    session_max_age: int = Field(
+        43200, ge=300, description="Seconds after sign-in at which a staff session ends anyway."
+    )
+    signin_rate_limit: str = Field(
+        "5/15 minutes", description="Failed sign-ins per staff address (N/[M] unit), or off."
+    )
+    signin_ip_rate_limit: str = Field(
+        "30/15 minutes", description="Failed sign-ins per client IP (N/[M] unit), or off."
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -323,7 +300,7 @@ class Settings(BaseSettings):
     def _networks(cls, value: list[str]) -> list[str]:
         return [str(ipaddress.ip_network(entry.strip(), strict=False)) for entry in value]
 
-    @field_validator("signup_rate_limit")
+    @field_validator("signup_rate_limit", "signin_rate_limit", "signin_ip_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         value = value.strip().lower()
