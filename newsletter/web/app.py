@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anyio
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -13,15 +15,22 @@ from newsletter.issues.build import org_context
 from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import Transport
-from newsletter.web import archive, errors, pages, proofs, webhooks
+from newsletter.web import admin, archive, errors, pages, proofs, webhooks
 from newsletter.web.deps import Web
 from newsletter.web.edge import Edge
 from newsletter.web.proxies import Proxies
 from newsletter.web.ratelimit import RateLimit
 
 
-def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> FastAPI:
-    """The web app. Refuses to start (ConfigError) without a ``secret_key``."""
+Parts = Literal["all", "public", "admin"]
+
+
+def create_app(
+    settings: Settings, engine: sa.Engine, transport: Transport, *, parts: Parts = "all"
+) -> FastAPI:
+    """The web app. Refuses to start (ConfigError) without a ``secret_key``. ``parts``: the
+    public pages and the staff area (``all``), or only one of them (``serve --public-only``,
+    ``--admin-only``: the staff area on an internal address only)."""
     tokens = Tokens.from_settings(settings)
     state = Web(
         settings=settings,
@@ -54,11 +63,14 @@ def create_app(settings: Settings, engine: sa.Engine, transport: Transport) -> F
             allow_headers=["Content-Type"],
             max_age=3600,
         )
-    app.include_router(pages.router)
-    app.include_router(archive.router)
-    app.include_router(proofs.router)
-    app.include_router(webhooks.router)
+    if parts != "admin":
+        app.include_router(pages.router)
+        app.include_router(archive.router)
+        app.include_router(proofs.router)
+        app.include_router(webhooks.router)
     errors.install(app)
+    if parts != "public":
+        admin.install(app)
     app.add_middleware(  # added last: the outermost, so it sees every request and answer
         Edge,
         proxies=Proxies(settings.trusted_proxies),

@@ -41,6 +41,16 @@ EMAIL_POLICY = (
     "font-src https:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; "
     "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation"
 )
+# The staff area (/admin): script and style only from our own files, no inline script, frames
+# only of our own (the sandboxed email preview), never framed, never cached.
+ADMIN_PREFIX = "/admin"
+ADMIN_BODY_LIMIT = 512 * KIB
+ADMIN_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+ADMIN_HEADERS = {CSP: ADMIN_POLICY, "Cache-Control": "no-store"}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     # full URL to our own pages (the consent record's source), nothing to other sites:
@@ -90,7 +100,9 @@ class Edge:
         head = scope["method"] == "HEAD"
         if head:
             scope["method"] = "GET"
-        limit = self.limits.get(scope["path"], self.default_limit)
+        admin = scope["path"] == ADMIN_PREFIX or scope["path"].startswith(ADMIN_PREFIX + "/")
+        fallback = ADMIN_BODY_LIMIT if admin else self.default_limit
+        limit = self.limits.get(scope["path"], fallback)
         declared = request_headers.get("content-length", "")
         over = declared.isdigit() and int(declared) > limit
         received = 0
@@ -112,7 +124,8 @@ class Edge:
             if message["type"] == "http.response.start":
                 started = True
                 headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
+                wanted = self.headers | ADMIN_HEADERS if admin else self.headers
+                for name, value in wanted.items():
                     if name not in headers:
                         headers[name] = value
             elif message["type"] == "http.response.body" and head:

@@ -1,26 +1,40 @@
-"""Who is signed in, and may they: the staff area's one gate (CONTRACT; bodies by the auth work).
+"""Who is signed in, and may they: the staff area's one gate.
 
 Every /admin route except the sign-in pages depends on ``require(permission)``:
 
     @router.get("/admin/issues")
     def issues(staffer: Annotated[Staffer, Depends(require(Permission.read))]) -> Response: ...
 
-``require(p)`` returns a dependency object with a ``.permission`` attribute (the route walk test
-reads it). It answers, in this order:
-- no valid session (no cookie, unknown, revoked, idle or past its absolute age, staff disabled):
-  GET/HEAD -> 303 to /admin/login?next=<path>; other methods -> 401 page;
-- an unsafe method (POST, PUT, PATCH, DELETE) whose Origin / Sec-Fetch-Site is foreign, or
-  whose form field ``csrf_token`` / header ``X-CSRF-Token`` is not the session's: 403;
-- a role without the permission: 403 page;
-- else the Staffer (and the session's last_seen_at is touched).
+``require(p)`` returns a ``Gate`` (its ``.permission`` is what the route walk test reads). It
+answers, in this order:
+- no live session (no cookie, unknown, revoked, idle or past its absolute age, staff disabled):
+  GET -> 303 to /admin/login?next=<path>; other methods -> 401;
+- an unsafe method whose ``Origin`` is not ``base_url``'s, whose ``Sec-Fetch-Site`` is not
+  same-origin, or whose form field ``csrf_token`` / header ``X-CSRF-Token`` is not the
+  session's: 403;
+- a role without the permission: 403;
+- else the Staffer.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote, urlsplit
 
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from newsletter.config import Settings
 from newsletter.models import Role
+from newsletter.staff import sessions
 from newsletter.staff.roles import Permission, can
+from newsletter.web.deps import web_state
+
+SIGN_IN = "/admin/login"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_FIELD, CSRF_HEADER = "csrf_token", "x-csrf-token"
 
 
 @dataclass(frozen=True)
@@ -42,3 +56,106 @@ class Staffer:
     def label(self) -> str:
         """How the activity log and revisions name them."""
         return self.email
+
+
+class Denied(Exception):
+    """The gate's refusal: ``status`` 303 (to ``location``), 401 or 403, with a reason."""
+
+    def __init__(self, status: int, reason: str, location: str = "") -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.location = status, reason, location
+
+
+def cookie_name(settings: Settings) -> str:
+    """``__Host-`` prefixed (the browser then insists on Secure, Path=/ and no Domain) on https."""
+    return "__Host-nl_staff" if settings.base_url.startswith("https://") else "nl_staff"
+
+
+def lifetimes(settings: Settings) -> sessions.Lifetimes:
+    return sessions.Lifetimes.of(settings.session_idle_timeout, settings.session_max_age)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def current(request: Request) -> Staffer | None:
+    """The signed-in staff member, or None (for the sign-in pages, which take both)."""
+    web = web_state(request)
+    token = request.cookies.get(cookie_name(web.settings), "")
+    if not token:
+        return None
+    found = await run_in_threadpool(sessions.find, web.engine, token, lifetimes(web.settings))
+    if found is None:
+        return None
+    row, staff = found
+    assert row.id is not None and staff.id is not None
+    return Staffer(
+        id=staff.id,
+        email=staff.email,
+        name=staff.name,
+        role=Role(staff.role),
+        session_id=row.id,
+        csrf_token=row.csrf_token,
+        ip=client_ip(request),
+    )
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    """Refuse (403) a state-changing request another site could have made."""
+    web = web_state(request)
+    origin = request.headers.get("origin")
+    if origin is not None and origin.lower() != origin_of(web.settings.base_url):
+        raise Denied(403, "This request came from another site, so it was refused.")
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise Denied(403, "This request came from another site, so it was refused.")
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Denied(
+            403, "This form has expired or did not come from this dashboard: reload the page."
+        )
+
+
+class Gate:
+    """The dependency ``require(permission)`` returns."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> Staffer:
+        staffer = await current(request)
+        if staffer is None:
+            if request.method in ("GET", "HEAD"):
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                location = f"{SIGN_IN}?next={quote(target, safe='')}"
+                raise Denied(303, "Please sign in.", location)
+            raise Denied(401, "Your session has ended: sign in again.")
+        if request.method in UNSAFE:
+            await check_csrf(request, staffer.csrf_token)
+        if not staffer.can(self.permission):
+            raise Denied(
+                403,
+                f"Your role ({staffer.role}) cannot do this: it needs the "
+                f"{self.permission.replace('_', ' ')} permission. Ask an admin.",
+            )
+        return staffer
+
+
+def require(permission: Permission) -> Gate:
+    return Gate(permission)
+
+
+Reader = Annotated[Staffer, Depends(require(Permission.read))]
+Editor = Annotated[Staffer, Depends(require(Permission.edit))]
+Publisher = Annotated[Staffer, Depends(require(Permission.publish))]

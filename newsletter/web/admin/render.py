@@ -1,0 +1,68 @@
+"""Admin pages: the staff layout around a template, and the answers of the gate (web/admin/auth).
+
+Every admin answer is uncacheable and carries the admin Content-Security-Policy (set at the edge
+for every /admin path: web/edge.py), so script runs only from our own files under /static/admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from newsletter.web.admin.auth import Denied, Staffer
+from newsletter.web.deps import web_state
+
+STATIC = "/static/admin"
+ADMIN_PAGES = jinja2.Environment(
+    loader=jinja2.PackageLoader("newsletter.web", "templates/admin"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+# (path, label, permission name or None): the navigation, shown to those who may open it
+NAV: list[tuple[str, str]] = [
+    ("/admin/issues", "Issues"),
+    ("/admin/activity", "Activity"),
+    ("/admin/account", "Your account"),
+]
+
+
+def render(
+    request: Request,
+    staffer: Staffer | None,
+    template: str,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """``template`` (under web/templates/admin/) inside the staff layout."""
+    web = web_state(request)
+    html = ADMIN_PAGES.get_template(template).render(
+        staffer=staffer,
+        csrf_token=staffer.csrf_token if staffer else "",
+        org=web.org,
+        nav=NAV if staffer else [],
+        path=request.url.path,
+        static=STATIC,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status)
+    response.headers.update(headers or {})
+    return response
+
+
+def denied(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Denied)
+    if exc.status == 303:
+        return RedirectResponse(exc.location, status_code=303)
+    title = "Please sign in again" if exc.status == 401 else "Not allowed"
+    return render(request, None, "message.html", status=exc.status, title=title, text=exc.reason)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Denied, denied)
