@@ -21,7 +21,6 @@ from newsletter.web.edge import Edge
 from newsletter.web.proxies import Proxies
 from newsletter.web.ratelimit import RateLimit
 
-
 Parts = Literal["all", "public", "admin"]
 
 
