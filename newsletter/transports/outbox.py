@@ -37,6 +37,7 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
+from newsletter.files import sync_folder, write_whole
 from newsletter.transports.base import BatchResult, DeliveryError, Message, Recipient, substitute
 
 # CRLF line ends; no folding below RFC 5322's 998-character line limit, so a long
@@ -79,9 +80,9 @@ class OutboxTransport:
             self.outbox_dir.mkdir(parents=True, exist_ok=True)
             self._sweep()
             for target, email in built:
-                _write_whole(target, email.as_bytes(policy=CRLF))
+                write_whole(target, email.as_bytes(policy=CRLF))
                 done += 1
-            _sync_folder(self.outbox_dir)
+            sync_folder(self.outbox_dir)
         except OSError as exc:
             keyed = all(r.delivery_key for r in message.recipients)
             raise _write_error(exc, target, done if keyed else None) from exc
@@ -143,38 +144,6 @@ class OutboxTransport:
         for body, subtype in ((message.text, "plain"), (message.html, "html")):
             email.attach(_part(substitute(body, recipient.substitutions), subtype))
         return email
-
-
-def _write_whole(target: Path, data: bytes) -> None:
-    """``target`` appears whole or not at all: a hidden temporary file beside it, fsync, rename.
-    On any error the temporary file is removed."""
-    temporary = target.with_name(f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        temporary.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the renames durable; a file system that cannot fsync a folder is left as it is."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(descriptor)
 
 
 def _write_error(exc: OSError, target: Path, done: int | None) -> DeliveryError:
