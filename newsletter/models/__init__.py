@@ -292,6 +292,7 @@ class WebhookEvent(SQLModel, table=True):
 
 # Core handles: one per table that Core statements use (bulk inserts, the send and webhook hot
 # paths, the report), typed, instead of ``Model.__table__`` and a ``type: ignore`` at each use.
+post_table: sa.Table = SQLModel.metadata.tables["post"]
 subscriber_table: sa.Table = SQLModel.metadata.tables["subscriber"]
 consent_table: sa.Table = SQLModel.metadata.tables["consent"]
 status_event_table: sa.Table = SQLModel.metadata.tables["status_event"]

@@ -1,0 +1,243 @@
+"""The staff dashboard under load: each admin page's latency against a real ``newsletter serve``.
+
+A project with 100,000 subscribers, 2,000 posts, 20 issues (2012-q1 to 2016-q4, one of them
+sent to everyone through the outbox transport so its report has a year of figures) and a
+signed-in admin. Each page is fetched ``--requests`` times one after another after a warm-up;
+prints p50 and p95 per page, per run and as medians over ``--runs``. The preview refresh
+(POST of the unsaved editor form, compiled as `newsletter build` would) is timed the same way.
+
+    python bench/dashboard.py [--subscribers 100000] [--posts 2000] [--requests 40] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SECRET = "bench-secret-bench-secret-bench-secret"
+PAGES = [
+    "/admin/issues",
+    "/admin/issues/2016-q3",
+    "/admin/issues/2016-q3/send",
+    "/admin/issues/2016-q3/history",
+    "/admin/issues/2016-q2/report",
+    "/admin/activity",
+    "/admin/account",
+]
+CATEGORIES = ["research", "updates", "events", "blog"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def seed(folder: Path, url: str, subscribers: int, posts: int) -> str:
+    """The project, its database and a session token of a signed-in admin."""
+    from sqlmodel import Session
+
+    from newsletter import db
+    from newsletter.models import Role, Staff, post_table, subscriber_table, utcnow
+    from newsletter.staff import sessions
+
+    for name in ("content", "issues", "templates"):
+        shutil.copytree(ROOT / name, folder / name)
+    shutil.copy(ROOT / "newsletter.toml", folder / "newsletter.toml")
+    sample = (folder / "issues" / "2016-q3.toml").read_text()
+    for year in range(2012, 2017):
+        for quarter in range(1, 5):
+            path = folder / "issues" / f"{year}-q{quarter}.toml"
+            if not path.exists():
+                text = re.sub(r'quarter = "2016-Q3"', f'quarter = "{year}-Q{quarter}"', sample)
+                path.write_text(re.sub(r"(?m)^send_at = .*\n", "", text))
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    now = utcnow()
+    rng = random.Random(7)
+    start = datetime(2012, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            post_table.insert(),
+            [
+                {
+                    "slug": f"post-{i}",
+                    "title": f"Post number {i} about migration and protection",
+                    "url": f"https://example.org/posts/{i}",
+                    "published_at": (moment := start + timedelta(hours=rng.randrange(43800))),
+                    "updated_at": moment,
+                    "categories": [rng.choice(CATEGORIES)],
+                    "tags": [],
+                    "summary": "A short summary of what the post says, in a sentence or two.",
+                    "html": "<p>" + "Some words of the body of the post. " * 40 + "</p>",
+                    "source": "bench",
+                    "source_id": str(i),
+                    "content_hash": f"{i:064x}",
+                    "synced_at": now,
+                }
+                for i in range(posts)
+            ],
+        )
+        for first in range(0, subscribers, 20_000):
+            connection.execute(
+                subscriber_table.insert(),
+                [
+                    {
+                        "key": f"{i:032x}",
+                        "email": f"reader{i}@example.net",
+                        "email_key": f"reader{i}@example.net",
+                        "name": f"Reader {i}",
+                        "status": "confirmed",
+                        "created_at": now,
+                        "confirmed_at": now,
+                    }
+                    for i in range(first, min(first + 20_000, subscribers))
+                ],
+            )
+    with Session(engine, expire_on_commit=False) as session:
+        admin = Staff(
+            email="admin@example.org",
+            email_key="admin@example.org",
+            name="Admin",
+            role=Role.admin,
+            created_at=now,
+        )
+        session.add(admin)
+        session.commit()
+    assert admin.id is not None
+    token, _ = sessions.start(engine, admin.id, sessions.Lifetimes.of(86400, 86400))
+    engine.dispose()
+    return token
+
+
+def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    url = args.database_url or f"sqlite:///{folder / 'subscribers.db'}"
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")},
+        "NEWSLETTER_SECRET_KEY": SECRET,
+        "NEWSLETTER_DATABASE_URL": url,
+        "NEWSLETTER_BASE_URL": f"http://127.0.0.1:{port}",
+        "NEWSLETTER_SCHEDULER_IN_SERVER": "false",
+    }
+    try:
+        token = seed(folder, url, args.subscribers, args.posts)
+        subprocess.run(  # one issue sent to everyone, so its report has figures
+            [sys.executable, "-m", "newsletter", "send", "2016-q2", "--yes"],
+            cwd=folder,
+            env=env,
+            check=False,
+            capture_output=True,
+        )
+        server = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "serve", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            return measure(f"http://127.0.0.1:{port}", token, args.requests)
+        finally:
+            server.terminate()
+            server.wait(10)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(base: str, token: str, requests: int) -> dict[str, tuple[float, float]]:
+    cookies = {"nl_staff": token}
+    with httpx.Client(base_url=base, cookies=cookies, timeout=60) as client:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the server did not start") from None
+                time.sleep(0.1)
+        figures: dict[str, tuple[float, float]] = {}
+        for page in PAGES:
+            answer = client.get(page)
+            if answer.status_code != 200:
+                raise SystemExit(f"{page}: {answer.status_code}")
+            figures[page] = timed(lambda page=page: client.get(page), requests)
+        form = preview_form(client)
+        if form is not None:
+            figures["preview refresh (POST)"] = timed(
+                lambda: client.post("/admin/issues/2016-q3/preview", data=form), requests
+            )
+    return figures
+
+
+def preview_form(client: httpx.Client) -> dict[str, str] | None:
+    """The editor's form as the page gives it (every named input and textarea), or None."""
+    page = client.get("/admin/issues/2016-q3").text
+    fields: dict[str, str] = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page):
+        fields.setdefault(name, value)
+    for name, value in re.findall(
+        r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S
+    ):
+        fields.setdefault(name, value)
+    return fields or None
+
+
+def timed(call: object, count: int) -> tuple[float, float]:
+    assert callable(call)
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        answer = call()
+        times.append((time.perf_counter() - start) * 1000)
+        assert answer.status_code < 400, answer.status_code
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--posts", type=int, default=2_000)
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    runs = []
+    for number in range(1, args.runs + 1):
+        figures = run(args)
+        runs.append(figures)
+        print(f"run {number}: " + "; ".join(f"{k} p95 {v[1]:.1f} ms" for k, v in figures.items()))
+    print(
+        f"\nmedians of {args.runs} runs, {args.subscribers:,} subscribers, {args.posts:,} posts, "
+        "20 issues, SQLite"
+        if not args.database_url
+        else "\nmedians"
+    )
+    for page in runs[0]:
+        p50 = statistics.median(r[page][0] for r in runs)
+        p95 = statistics.median(r[page][1] for r in runs)
+        print(f"  {page:40} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
