@@ -48,6 +48,9 @@ class State(StrEnum):
     sent = "sent"
 
 
+ACTIVE = frozenset({State.due, State.sending, State.stopping})  # worth watching live
+
+
 @dataclass(frozen=True)
 class LiveSend:
     """The head of an issue's live send (not its HTML) and its rows counted by status."""
