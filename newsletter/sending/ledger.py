@@ -29,7 +29,6 @@ from newsletter.models import (
     SendStatus,
     SubscriberStatus,
     delivery_table,
-    send_table,
     subscriber_table,
     utcnow,
 )
@@ -367,26 +366,3 @@ def close(engine: sa.Engine, send_id: int, status: SendStatus, error: str = "") 
         send.finished_at = utcnow() if status == SendStatus.finished else None
         session.add(send)
         session.commit()
-
-
-def request_stop(engine: sa.Engine, slug: str, *, now: datetime | None = None) -> Send | None:
-    """Ask the issue's live send to stop after the batch in flight (every worker checks between
-    batches); None when it has no live send, or it is finished. A run started deliberately
-    (``newsletter send``, the dashboard's Resume) takes the request back; send-due's does not."""
-    with Session(engine, expire_on_commit=False) as session:
-        send = live_send(session, slug)
-        if send is None or send.status == SendStatus.finished:
-            return None
-        if send.stop_requested_at is None:
-            send.stop_requested_at = now or utcnow()
-            session.add(send)
-            session.commit()
-        return send
-
-
-def stop_requested(engine: sa.Engine, send_id: int) -> bool:
-    with engine.connect() as connection:
-        at = connection.execute(
-            sa.select(send_table.c.stop_requested_at).where(send_table.c.id == send_id)
-        ).scalar_one_or_none()
-    return at is not None

@@ -26,7 +26,7 @@ from newsletter.issues import placeholders
 from newsletter.issues.build import Build, build_issue
 from newsletter.issues.compiler import CompiledIssue
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
-from newsletter.sending import approval, ledger, recovery, summary
+from newsletter.sending import approval, ledger, recovery, stopping, summary
 from newsletter.sending.ledger import Claimed, Content
 from newsletter.sending.retrying import with_retries
 from newsletter.subscribers.address import key_of
@@ -183,7 +183,7 @@ class Sender:
         while not stop.is_set():
             if halt is not None and halt.is_set():
                 return
-            if ledger.stop_requested(self.engine, send.id):  # checked between batches
+            if stopping.stop_requested(self.engine, send.id):  # checked between batches
                 progress.stopped = True
                 return
             batch = ledger.claim(self.engine, send.id, worker, self.batch_size)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from newsletter.errors import NewsletterError
 from newsletter.issues.build import build_issue
 from newsletter.models import Activity, SendKind, delivery_table, send_table, utcnow
-from newsletter.sending import approval, ledger, send_time, states
+from newsletter.sending import approval, send_time, states, stopping
 from newsletter.sending.sender import Sender, SendOptions, checked_build
 from newsletter.staff.roles import Permission
 from newsletter.subscribers.tokens import Tokens
@@ -291,7 +291,7 @@ def send_now(
 @router.post("/admin/issues/{slug}/stop")
 def stop(request: Request, staffer: Publisher, w: WebState, slug: str) -> Response:
     issue_path(w.settings, slug)
-    send = ledger.request_stop(w.engine, slug)
+    send = stopping.request_stop(w.engine, slug)
     if send is None:
         error = f"{slug} has no send under way to stop"
         return page(request, staffer, w, slug, error=error, status=409)
