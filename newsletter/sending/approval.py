@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
-from newsletter.errors import SendError
+from newsletter.errors import CheckFailed, SendError
+from newsletter.issues.build import build_issue
 from newsletter.issues.file import read_source, resolve_path
 from newsletter.issues.filetext import content_hash
 from newsletter.models import Approval, IssueRevision, utcnow
@@ -105,8 +106,6 @@ def approve(
     """Approve the content whose hash the approver saw (``seen_hash``). SendError when the file
     changed since, when it fails its pre-send checks, or, with ``require_approval``, when the
     approver made the last edit (someone else must look at it)."""
-    from newsletter.sending.sender import checked_build  # the sender needs this module too
-
     text = file_text(settings, slug)
     digest = content_hash(text)
     if seen_hash != digest:
@@ -121,7 +120,9 @@ def approve(
                 f"you made the last edit of {slug} ({local_time(edit.at, settings.zone)}): "
                 "another publisher must approve it"
             )
-    checked_build(settings, engine, slug)  # CheckFailed: errors block approval as they block sends
+    errors = [f.message for f in build_issue(settings, engine, slug).findings if f.level == "error"]
+    if errors:  # as sender.checked_build, which needs this module (no import cycle)
+        raise CheckFailed(f"{slug} fails its pre-send checks: " + "; ".join(errors))
     row = Approval(
         issue_slug=slug,
         content_hash=digest,
