@@ -73,6 +73,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) 
     monkeypatch.chdir(folder)
     clear_settings_env(monkeypatch)
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    # no background due-send pass in apps the tests make; tests of it turn it on
+    monkeypatch.setenv("NEWSLETTER_SCHEDULER_IN_SERVER", "false")
     return folder
 
 

@@ -26,7 +26,7 @@ from newsletter.config import Settings, get_settings
 from newsletter.errors import SendError
 from newsletter.issues.file import resolve_path, scheduled_send_at
 from newsletter.models import Send, SendKind, SendStatus, utcnow
-from newsletter.sending import ledger, scheduler, summary
+from newsletter.sending import approval, ledger, scheduler, summary
 from newsletter.sending import report as reporting
 from newsletter.sending.sender import Progress as SendProgress
 from newsletter.sending.sender import Sender, SendOptions, check_live_links, checked_build
@@ -65,6 +65,8 @@ def send(
         check_live_links(settings)
     build = checked_build(settings, engine, issue)
     report_findings(build)
+    if not test:
+        approval.require(settings, engine, build.issue.slug)
     transport = make_transport(settings)
 
     def sender_with_bar(total: int) -> tuple[Sender, _Bar | None]:
@@ -74,6 +76,7 @@ def send(
             resend_uncertain=resend_uncertain,
             allow_changed=allow_changed,
             on_batch=bar.update if bar else None,
+            started_by="cli",
         )
         return Sender(engine, transport, Tokens.from_settings(settings), options), bar
 
@@ -134,6 +137,11 @@ def _run(
         _totals_line(engine, record)  # the error line follows: resume with the same command
         raise
     totals = _totals_line(engine, record)
+    if progress.stopped:
+        raise SendError(
+            f"send {record.id} of {record.issue_slug} was stopped on request (the dashboard's "
+            f"Stop) after the batch in flight: newsletter send {record.issue_slug} resumes it"
+        )
     out.print(
         f"this run: {progress.accepted} accepted, {progress.failed} failed, "
         f"{progress.uncertain} uncertain, {progress.skipped} skipped in "
@@ -228,6 +236,7 @@ def schedule(
     now = utcnow()
     scheduler.schedulable(engine, slug, when, zone=settings.zone, now=now)  # not past, not sent
     checked_build(settings, engine, issue)
+    approval.require(settings, engine, slug, doing="scheduled")
     scheduler.schedule(engine, slug, when, zone=settings.zone, now=now)
     line = f"{shown(slug)} is due {summary.local_time(when, settings.zone)}, in "
     line += summary.duration(when - now)

@@ -56,19 +56,26 @@ def live_send(session: Session, slug: str) -> Send | None:
 
 
 def start_live(
-    engine: sa.Engine, content: Content, *, allow_changed: bool = False, transport: str = ""
+    engine: sa.Engine,
+    content: Content,
+    *,
+    allow_changed: bool = False,
+    transport: str = "",
+    started_by: str = "",
+    clear_stop: bool = True,
 ) -> Send:
     """The issue's live send: created with its audience fixed now, or the existing one resumed.
 
     Resuming refuses when the issue compiles differently from what was already sent to part of
     the list, unless ``allow_changed``. ``transport`` names the transport this run uses; a send
-    resumed through another one lists both (``outbox + sendgrid``).
+    resumed through another one lists both (``outbox + sendgrid``). ``started_by`` is recorded
+    on a new send; ``clear_stop`` (a deliberate run) takes back a stop request.
     """
     with Session(engine, expire_on_commit=False) as session:
         existing = live_send(session, content.issue_slug)
         if existing is None:
             try:
-                return _create_live(session, content, transport)
+                return _create_live(session, content, transport, started_by)
             except sa.exc.IntegrityError:  # another process started it a moment ago
                 session.rollback()
                 existing = live_send(session, content.issue_slug)
@@ -87,7 +94,9 @@ def start_live(
                 content.text,
             )
         existing.transport = with_transport(existing.transport, transport)
-        if existing.status == SendStatus.stopped:
+        if clear_stop:
+            existing.stop_requested_at = None
+        if existing.status == SendStatus.stopped and existing.stop_requested_at is None:
             existing.status = SendStatus.sending
         session.add(existing)
         session.commit()
@@ -100,9 +109,10 @@ def with_transport(used: str, transport: str) -> str:
     return " + ".join(names if transport in names or not transport else [*names, transport])[:60]
 
 
-def _create_live(session: Session, content: Content, transport: str) -> Send:
+def _create_live(session: Session, content: Content, transport: str, started_by: str) -> Send:
     now = utcnow()
     send = _new_send(content, SendKind.live, now, transport)
+    send.started_by = started_by[:320]
     send.live_slug = content.issue_slug
     session.add(send)
     session.flush()
@@ -146,12 +156,18 @@ def _new_send(content: Content, kind: SendKind, now: datetime, transport: str) -
 
 
 def start_test(
-    engine: sa.Engine, content: Content, addresses: Sequence[str], transport: str = ""
+    engine: sa.Engine,
+    content: Content,
+    addresses: Sequence[str],
+    transport: str = "",
+    *,
+    started_by: str = "",
 ) -> Send:
     """A proof to any addresses; recorded, never counted as the live send."""
     now = utcnow()
     with Session(engine, expire_on_commit=False) as session:
         send = _new_send(content, SendKind.test, now, transport)
+        send.started_by = started_by[:320]
         send.audience = len(addresses)
         session.add(send)
         session.flush()

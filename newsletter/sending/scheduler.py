@@ -12,7 +12,7 @@ cron mails on any output, so ``send-due`` shows them only with ``--verbose``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -40,9 +40,17 @@ class Action(StrEnum):
     failed = "failed"
     unscheduled = "not scheduled"
     elsewhere = "being sent by another process"
+    stopped = "stopped on request"
 
 
-QUIET = {Action.not_due, Action.already_sent, Action.skipped, Action.unscheduled, Action.elsewhere}
+QUIET = {
+    Action.not_due,
+    Action.already_sent,
+    Action.skipped,
+    Action.unscheduled,
+    Action.elsewhere,
+    Action.stopped,
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,13 @@ def send_due(
             detail = f"send {send.id}, finished {local_time(send.finished_at or now, zone)}"
             outcomes.append(Outcome(slug, at, Action.already_sent, detail))
             continue
+        if send is not None and send.stop_requested_at is not None:
+            detail = (
+                f"send {send.id}, stop requested {local_time(send.stop_requested_at, zone)}; "
+                f"newsletter send {slug} (or Resume in the dashboard) resumes it"
+            )
+            outcomes.append(Outcome(slug, at, Action.stopped, detail))
+            continue
         if at is None:
             outcomes.append(Outcome(slug, at, Action.unscheduled, _NO_TIME))
             continue
@@ -186,7 +201,9 @@ def _send(
             templates_dir=settings.templates_dir,
             default_zone=settings.timezone,
         )
-        send, progress = send_issue(settings, engine, transport, slug, options)
+        chosen = options or SendOptions.from_settings(settings)
+        chosen = replace(chosen, started_by=chosen.started_by or "scheduler", clear_stop=False)
+        send, progress = send_issue(settings, engine, transport, slug, chosen)
     except NewsletterError as exc:
         return Outcome(slug, at, Action.failed, str(exc))
     assert send.id is not None
@@ -194,6 +211,8 @@ def _send(
     detail = f"send {send.id} ({send.transport}): {totals.words()}"
     if note := summary.not_delivered(send.transport, totals.accepted, settings.outbox_dir):
         detail += f"; {note}"
+    if progress.stopped:
+        return Outcome(slug, at, Action.stopped, detail)
     if not progress.batches and totals.open:  # another process has every batch left
         return Outcome(slug, at, Action.elsewhere, detail)
     action = Action.failed if totals.failed or totals.uncertain else Action.sent

@@ -26,7 +26,7 @@ from newsletter.issues import placeholders
 from newsletter.issues.build import Build, build_issue
 from newsletter.issues.compiler import CompiledIssue
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
-from newsletter.sending import ledger, recovery, summary
+from newsletter.sending import approval, ledger, recovery, stopping, summary
 from newsletter.sending.ledger import Claimed, Content
 from newsletter.sending.retrying import with_retries
 from newsletter.subscribers.address import key_of
@@ -35,6 +35,7 @@ from newsletter.subscribers.tokens import Tokens, proof_urls, unsubscribe_url
 from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
 
 TEST_PREFIX = "[TEST] "
+STOPPED_ON_REQUEST = "stopped on request after the batch in flight; run it again to resume"
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
@@ -49,6 +50,7 @@ class Progress:
     skipped: int = 0
     batches: int = 0
     retries: int = 0
+    stopped: bool = False  # a stop was requested (the dashboard's Stop): the rest stays pending
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -76,6 +78,9 @@ class SendOptions:
     allow_changed: bool = False
     on_batch: Callable[[Progress], None] | None = None
     sleep: Callable[[float], None] = time.sleep
+    started_by: str = ""  # recorded on a send this run starts: a staff address, cli, scheduler
+    clear_stop: bool = True  # a deliberate run resumes a stopped send; send-due's does not
+    halt: threading.Event | None = None  # set: stop after the batch in flight (server shutdown)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SendOptions:
@@ -124,6 +129,8 @@ class Sender:
             content_of(compiled),
             allow_changed=self.options.allow_changed,
             transport=self.options.transport,
+            started_by=self.options.started_by,
+            clear_stop=self.options.clear_stop,
         )
 
     def start_test(self, compiled: CompiledIssue, addresses: Sequence[str]) -> Send:
@@ -136,6 +143,7 @@ class Sender:
             content_of(compiled, test=True),
             list(emails.values()),
             self.options.transport,
+            started_by=self.options.started_by,
         )
 
     def run(self, send: Send) -> Progress:
@@ -164,12 +172,20 @@ class Sender:
             raise SendError(_stopped(stopped, send)) from stopped
         if not ledger.count(self.engine, send.id, DeliveryStatus.pending, DeliveryStatus.in_flight):
             ledger.close(self.engine, send.id, SendStatus.finished)
+        elif progress.stopped:
+            ledger.close(self.engine, send.id, SendStatus.stopped, STOPPED_ON_REQUEST)
         return progress
 
     def _loop(self, send: Send, worker: str, progress: Progress, stop: threading.Event) -> None:
         """One worker: claim a batch, deliver it, repeat; at most one batch in flight."""
         assert send.id is not None
+        halt = self.options.halt
         while not stop.is_set():
+            if halt is not None and halt.is_set():
+                return
+            if stopping.stop_requested(self.engine, send.id):  # checked between batches
+                progress.stopped = True
+                return
             batch = ledger.claim(self.engine, send.id, worker, self.batch_size)
             if not batch:
                 return
@@ -315,6 +331,7 @@ def send_issue(
     """
     check_live_links(settings)
     build = checked_build(settings, engine, ref)
+    approval.require(settings, engine, build.issue.slug)
     tokens = Tokens.from_settings(settings)
     sender = Sender(engine, transport, tokens, options or SendOptions.from_settings(settings))
     send = sender.start_live(build.compiled)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Literal
 
 import anyio
@@ -16,6 +18,7 @@ from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import Transport
 from newsletter.web import admin, archive, errors, pages, proofs, webhooks
+from newsletter.web.background import DueSender
 from newsletter.web.deps import Web
 from newsletter.web.edge import Edge
 from newsletter.web.proxies import Proxies
@@ -44,6 +47,19 @@ def create_app(
     # Python threads doing short I/O wait on the GIL. Signups run one at a time on SQLite and
     # a few at a time on PostgreSQL, which measured faster than a free-for-all (bench/signup.py).
     state.signup_slots = anyio.CapacityLimiter(1 if engine.dialect.name == "sqlite" else 8)
+    # the in-server scheduler: where the staff area is (a --public-only process has no Send now)
+    due_sender = DueSender(
+        settings, engine, transport, enabled=settings.scheduler_in_server and parts != "public"
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        due_sender.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(due_sender.stop)
+
     # no trailing-slash redirects: Starlette builds their Location from the Host header
     app = FastAPI(
         title="newsletter",
@@ -51,8 +67,11 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         redirect_slashes=False,
+        lifespan=lifespan,
     )
     app.state.web = state
+    app.state.due_sender = due_sender
+    app.state.transport = transport  # proofs from the dashboard
     app.state.event_hook = webhooks.setup(settings, engine)
     if settings.allowed_origins:
         app.add_middleware(

@@ -11,10 +11,10 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from newsletter.web.admin import render
+from newsletter.web.admin import issues, render, report, workflow
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [issues.router, workflow.router, report.router]
 
 
 def install(app: FastAPI) -> None:
