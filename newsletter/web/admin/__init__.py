@@ -11,10 +11,11 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from newsletter.web.admin import render
+from newsletter.web.admin import editor, history, preview, render
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ROUTERS: list[APIRouter] = []
+ROUTERS += [editor.router, preview.router, history.router]  # the issue editor (wt12-edit)
 
 
 def install(app: FastAPI) -> None:
