@@ -57,7 +57,10 @@ def test_one_field_changed_changes_one_line_and_keeps_every_comment() -> None:
     edited = editing.apply_form(COMMENTED, editing.with_section_change(form, 0, limit="5"))
     assert changed_lines(COMMENTED, edited) == ["-limit = 3", "+limit = 5"]
     edited = editing.apply_form(COMMENTED, replace(form, subject="Q4 news, late"))
-    assert changed_lines(COMMENTED, edited) == ['-subject = "Q4 news"', '+subject = "Q4 news, late"']
+    assert changed_lines(COMMENTED, edited) == [
+        '-subject = "Q4 news"',
+        '+subject = "Q4 news, late"',
+    ]
     assert "# Research first, always." in edited and "# only research" in edited
 
 
@@ -128,7 +131,11 @@ def test_a_save_over_a_changed_file_is_refused_with_the_diff(
     )
     assert isinstance(outcome, Conflict)
     assert path.read_text(encoding="utf-8") == theirs
-    assert outcome.yours == mine and "-limit = 2" in outcome.diff and '+subject = "Mine"' in outcome.diff
+    assert (
+        outcome.yours == mine
+        and "-limit = 2" in outcome.diff
+        and '+subject = "Mine"' in outcome.diff
+    )
     assert revisions.history(synced, "2016-q4") == []
     again = save(
         settings, synced, "2016-q4", mine, base_hash=outcome.their_hash, author="a", staff_id=None
@@ -207,6 +214,8 @@ def test_moving_a_post_pins_the_new_order() -> None:
 def test_search_finds_any_post_by_title_or_slug(synced: sa.Engine) -> None:
     found = picker.search(synced, "FORCED marriage")
     assert found and all("forced" in (f.title + f.slug).lower() for f in found)
-    assert picker.search(synced, "%") == [] or all("%" in f.title for f in picker.search(synced, "%"))
+    assert picker.search(synced, "%") == [] or all(
+        "%" in f.title for f in picker.search(synced, "%")
+    )
     dates = [f.published_at for f in picker.search(synced, "a")]
     assert dates == sorted(dates, reverse=True) and len(dates) <= picker.SEARCH_LIMIT

@@ -75,10 +75,11 @@ def read_form(text: str, *, name: str = "issue file") -> IssueForm:
     """The file's values as form fields (IssueFileError when it is not TOML)."""
     data = parse(text, name=name).unwrap()
     form = IssueForm(
-        **{key: _text(data.get(key, "")) for key in TOP_FIELDS},
         quarter=_text(data.get("quarter") or _period_text(data)),
         template=_text(data.get("template", "quarterly")),
     )
+    for key in TOP_FIELDS:
+        setattr(form, key, _text(data.get(key, "")))
     sections = data.get("sections")
     for index, raw in enumerate(sections if isinstance(sections, list) else []):
         if not isinstance(raw, dict):
@@ -100,11 +101,9 @@ def read_form(text: str, *, name: str = "issue file") -> IssueForm:
 def from_fields(fields: Mapping[str, str]) -> IssueForm:
     """The form as submitted (``sections`` says how many sections it has)."""
     count = _count(fields.get("sections", "0"))
-    form = IssueForm(
-        **{key: _field(fields, key, key in MULTILINE) for key in TOP_FIELDS},
-        quarter=fields.get("quarter", ""),
-        template=fields.get("template", ""),
-    )
+    form = IssueForm(quarter=fields.get("quarter", ""), template=fields.get("template", ""))
+    for key in TOP_FIELDS:
+        setattr(form, key, _field(fields, key, key in MULTILINE))
     for index in range(count):
         prefix = f"sections[{index}]."
         origin = fields.get(prefix + "origin", "")
@@ -175,9 +174,7 @@ def _put_section(table: Table, section: SectionForm) -> None:
         _put(table, key, getattr(section, key), default=[])
 
 
-def _put(
-    container: Any, key: str, value: Any, *, default: Any, multiline: bool = False
-) -> None:
+def _put(container: Any, key: str, value: Any, *, default: Any, multiline: bool = False) -> None:
     """Write ``value`` under ``key`` unless the file already says it (or, when the key is
     absent, unless it is the default)."""
     if key in container:

@@ -9,6 +9,7 @@ and the title, subject and preheader are set for the new quarter.
 
 from __future__ import annotations
 
+import calendar
 import re
 import tomllib
 from dataclasses import dataclass
@@ -25,9 +26,7 @@ from newsletter.issues.file import read_source
 from newsletter.models import IssueRevision
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
-MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+MONTHS = tuple(calendar.month_name)[1:]
 
 
 @dataclass(frozen=True, order=True)
@@ -53,7 +52,9 @@ class Quarter:
         return f"{MONTHS[first]} to {MONTHS[first + 2]} {self.year}"
 
     def next(self) -> Quarter:
-        return Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
+        return (
+            Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
+        )
 
     @classmethod
     def of(cls, day: date) -> Quarter:
@@ -103,8 +104,8 @@ def next_quarter_text(previous: str, old: Quarter, new: Quarter) -> str:
     document["title"] = f"Quarterly update: {new.months}"
     subject = str(document.get("subject", ""))
     head = subject.split(":", 1)[0]
-    document["subject"] = head.replace(old.label, new.label) if old.label in head else (
-        f"Newsletter {new.label}"
+    document["subject"] = (
+        head.replace(old.label, new.label) if old.label in head else (f"Newsletter {new.label}")
     )
     if "preheader" in document:
         document["preheader"] = ""

@@ -110,7 +110,9 @@ def save_draft(
             )
         ).first()
         if row is None:
-            row = IssueRevision(issue_slug=slug, staff_id=staff_id, kind=DRAFT, text="", file_hash="")
+            row = IssueRevision(
+                issue_slug=slug, staff_id=staff_id, kind=DRAFT, text="", file_hash=""
+            )
         row.at, row.author, row.text = now or utcnow(), author, text
         row.file_hash, row.base_hash = file_hash(text), base_hash
         session.add(row)

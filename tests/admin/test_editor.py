@@ -35,9 +35,7 @@ def test_an_editor_saves_one_field_and_only_that_line_changes(
     answer = editor.post(URL, form_data(before, subject="A new subject"))
     assert answer.status_code == 303 and answer.headers["location"] == f"{URL}?saved=1"
     after = path.read_text(encoding="utf-8")
-    assert after == before.replace(
-        tomllib.loads(before)["subject"], "A new subject"
-    )
+    assert after == before.replace(tomllib.loads(before)["subject"], "A new subject")
     assert "# The Q4 2016 quarterly newsletter" in after
     saved = revisions.last_saved(admin_engine, SLUG)
     assert saved is not None and saved.kind == "saved" and saved.author == "editor@example.org"
@@ -52,7 +50,7 @@ def test_a_viewer_reads_but_cannot_save(as_role: AsRole, admin_settings: Setting
     viewer = as_role(Role.viewer)
     page = viewer.get(URL)
     assert page.status_code == 200
-    assert "<fieldset class=\"fields\" disabled>" in page.text and 'value="save"' not in page.text
+    assert '<fieldset class="fields" disabled>' in page.text and 'value="save"' not in page.text
     assert viewer.post(URL, form_data(before, subject="Nope")).status_code == 403
     assert viewer.post(f"{URL}/autosave", form_data(before, subject="Nope")).status_code == 403
     assert viewer.post("/admin/issues/next-quarter").status_code == 403
@@ -125,9 +123,9 @@ def test_history_shows_the_diff_and_restores(
     assert editor.post(URL, form_data(second, subject="Third")).status_code == 303
     page = as_role(Role.viewer).get(f"{URL}/history")
     assert page.status_code == 200
-    assert '+subject = &#34;Third&#34;' in page.text and "-subject = &#34;Second&#34;" in page.text
+    assert "+subject = &#34;Third&#34;" in page.text and "-subject = &#34;Second&#34;" in page.text
     assert "Restore revision" not in page.text  # a viewer cannot
-    first = [r for r in revisions.history(admin_engine, SLUG) if r.text == original][0]
+    first = next(r for r in revisions.history(admin_engine, SLUG) if r.text == original)
     answer = editor.post(f"{URL}/history/{first.id}/restore", {"base_hash": _hash(path)})
     assert answer.status_code == 303
     assert path.read_text(encoding="utf-8") == original
@@ -181,9 +179,7 @@ def test_pin_exclude_and_move_reach_the_saved_file(
     assert "# The Q3 2016 quarterly newsletter" in saved
 
 
-def test_the_editor_is_locked_while_scheduled(
-    as_role: AsRole, admin_settings: Settings
-) -> None:
+def test_the_editor_is_locked_while_scheduled(as_role: AsRole, admin_settings: Settings) -> None:
     path = admin_settings.issues_dir / f"{SLUG}.toml"
     text = set_send_at(path.read_text(encoding="utf-8"), datetime(2030, 1, 1, 9, tzinfo=UTC))
     path.write_text(text, encoding="utf-8")

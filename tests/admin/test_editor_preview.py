@@ -73,12 +73,12 @@ def test_without_javascript_the_preview_button_shows_the_editor_with_the_panel(
     assert "<html" in page.text and "Preview of your unsaved changes." in page.text
 
 
-def test_errors_of_the_draft_and_the_checks_show(
-    as_role: AsRole, admin_settings: Settings
-) -> None:
+def test_errors_of_the_draft_and_the_checks_show(as_role: AsRole, admin_settings: Settings) -> None:
     text = unscheduled(admin_settings).read_text(encoding="utf-8")
     editor = as_role(Role.editor)
-    broken = editor.post(f"{URL}/preview", form_data(text, **{"sections[0].limit": "0"}), headers=HTMX)
+    broken = editor.post(
+        f"{URL}/preview", form_data(text, **{"sections[0].limit": "0"}), headers=HTMX
+    )
     assert "does not build yet" in broken.text and "sections[0].limit" in broken.text
     assert "<iframe" not in broken.text
     long = editor.post(f"{URL}/preview", form_data(text, subject="S" * 120), headers=HTMX)

@@ -5,6 +5,7 @@ entry of an editor action."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,17 +99,13 @@ def apply_action(web: Web, slug: str, form: IssueForm, action: str, text: str) -
     verb, _, rest = action.partition(":")
     index_text, _, post = rest.partition(":")
     if verb == "add_section":
-        return editing.IssueForm(
-            **{**form.__dict__, "sections": [*form.sections, SectionForm(title="New section")]}
-        )
+        return replace(form, sections=[*form.sections, SectionForm(title="New section")])
     if not index_text.isdigit() or int(index_text) >= len(form.sections):
         return form
     index = int(index_text)
     section = form.section(index)
     if verb == "remove_section" and len(form.sections) > 1:
-        return editing.IssueForm(
-            **{**form.__dict__, "sections": form.sections[:index] + form.sections[index + 1 :]}
-        )
+        return replace(form, sections=form.sections[:index] + form.sections[index + 1 :])
     changes: dict[str, list[str]] = {}
     if verb == "pin" and post not in section.pin:
         changes = {"pin": [*section.pin, post], "exclude": _without(section.exclude, post)}

@@ -102,11 +102,16 @@ async def submit(request: Request, w: WebState, staffer: Editor, slug: str) -> R
         )
     except IssueFileError as exc:
         by_field = "the fields marked below" if form is not None else "the text"
-        page = editor_page(
-            request, staffer, slug, text=text, base_hash=base_hash, form=form, status=422,
+        return editor_page(
+            request,
+            staffer,
+            slug,
+            text=text,
+            base_hash=base_hash,
+            form=form,
+            status=422,
             notice=f"Not saved: fix {by_field} first ({len(exc.lines())} problems).",
         )
-        return page
     if isinstance(outcome, Conflict):
         return conflict_page(request, w, staffer, slug, outcome)
     if outcome.revision is not None:

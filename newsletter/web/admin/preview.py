@@ -23,13 +23,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import LocatedError, NewsletterError
 from newsletter.issues import placeholders
 from newsletter.issues.build import Build, build_issue
 from newsletter.issues.checks import CLIP_BYTES, Finding
 from newsletter.issues.compiler import make_environment
-from newsletter.issues.saving import candidate_file, relocated, issue_path
-from newsletter.errors import LocatedError
+from newsletter.issues.saving import candidate_file, issue_path, relocated
 from newsletter.models import SubscriberStatus
 from newsletter.staff.roles import Permission
 from newsletter.subscribers.store import find
@@ -152,7 +151,9 @@ def build_draft(web: Web, env: jinja2.Environment, slug: str, text: str) -> Buil
             raise
 
 
-def recipient_values(web: Web, staffer: Staffer, slug: str, address: str) -> tuple[dict[str, str], str]:
+def recipient_values(
+    web: Web, staffer: Staffer, slug: str, address: str
+) -> tuple[dict[str, str], str]:
     """The placeholders' values for "preview as": a confirmed subscriber's own for a role that
     may read subscribers, else sample values (the typed address as the email either way), so
     the answer says nothing about who subscribes to anyone who may not know. The links are
