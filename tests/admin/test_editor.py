@@ -206,3 +206,18 @@ def _going_out(page: str, index: int) -> list[str]:
 
 def _hash(path: Path) -> str:
     return file_hash(path.read_text(encoding="utf-8"))
+
+
+def test_a_file_broken_in_a_text_editor_opens_as_text_to_fix(
+    as_role: AsRole, admin_settings: Settings
+) -> None:
+    path = unscheduled(admin_settings)
+    good = path.read_text(encoding="utf-8")
+    broken = good.replace('template = "quarterly"', 'template = "quarterly', 1)
+    path.write_text(broken, encoding="utf-8")
+    editor = as_role(Role.editor)
+    page = editor.get(URL)
+    assert page.status_code == 200 and 'name="text"' in page.text
+    assert "TOML syntax error" in page.text and "issues/2016-q4.toml:" in page.text
+    answer = editor.post(URL, {"text": good, "base_hash": file_hash(broken), "action": "save"})
+    assert answer.status_code == 303 and path.read_text(encoding="utf-8") == good

@@ -108,3 +108,24 @@ def test_preview_as_fills_a_subscriber_only_for_who_may_know(
     as_editor = shown(Role.editor, "ana@example.org")
     assert "To Sample Reader" in as_editor and "Ana Reader" not in as_editor
     assert as_editor == shown(Role.editor, "ana@example.org")
+
+
+def test_pins_and_their_order_show_in_the_preview(
+    as_role: AsRole, admin_settings: Settings
+) -> None:
+    text = (admin_settings.issues_dir / "2016-q3.toml").read_text(encoding="utf-8")
+    editor = as_role(Role.editor)
+    url = "/admin/issues/2016-q3"
+    older = ("global-effort-against-trafficking-blog", "the global effort against trafficking")
+    newer = ("thai-criminal-law-trafficking-blog", "a crime against the state or the person")
+
+    def blog_order(**changes: str) -> list[str]:
+        panel = editor.post(f"{url}/preview", form_data(text, **changes), headers=HTMX)
+        html = editor.get(frame_src(panel.text)).text
+        return [
+            slug for _, slug in sorted((html.index(title), slug) for slug, title in (older, newer))
+        ]
+
+    assert blog_order() == [older[0], newer[0]]  # the section's own order: oldest first
+    pinned = blog_order(**{"sections[2].pin": f"{newer[0]}, {older[0]}"})
+    assert pinned == [newer[0], older[0]]
