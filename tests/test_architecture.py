@@ -69,6 +69,7 @@ LIBRARY_HOMES = {
     "httpx": {"content/fetch.py"},
     "alembic": {"db.py", "migrations/"},
     "pydantic_settings": {"config/"},
+    "tomlkit": {"issues/"},
 }
 
 

@@ -34,9 +34,33 @@ def select_sections(session: Session, issue: Issue) -> list[Section]:
     problems = reference_problems(session, [s.model_dump() for s in issue.spec.sections])
     if problems:
         raise gathered([issue.error_at(problem) for problem in problems])
+    return [Section(plan.spec, plan.chosen) for plan in plan_sections(session, issue)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one section chooses: ``pinned`` (in pin order, none an earlier section took),
+    ``rest`` (the period's matches that are not pinned, excluded or taken, in the section's
+    order), ``excluded`` and ``elsewhere`` (matches an earlier section took). ``chosen`` is
+    what goes out; the editor's post picker shows all of it."""
+
+    spec: SectionSpec
+    pinned: list[Post]
+    rest: list[Post]
+    excluded: list[Post]
+    elsewhere: list[Post]
+
+    @property
+    def chosen(self) -> list[Post]:
+        return (self.pinned + self.rest)[: max(self.spec.limit, len(self.pinned))]
+
+
+def plan_sections(session: Session, issue: Issue) -> list[Plan]:
+    """Each section's plan, in order; an earlier section's choice is taken from later ones.
+    Names the store lacks are skipped here (``select_sections`` refuses them first)."""
     known = posts_by_slug(session, [slug for s in issue.spec.sections for slug in s.pin])
     used: set[str] = set()
-    sections = []
+    plans = []
     for spec in issue.spec.sections:
         candidates = query_posts(
             session,
@@ -45,13 +69,20 @@ def select_sections(session: Session, issue: Issue) -> list[Section]:
             categories=spec.categories,
             tags=spec.tags,
         )
-        skip = used | set(spec.exclude) | set(spec.pin)
+        excluded, pins = set(spec.exclude), set(spec.pin)
+        skip = used | excluded | pins
         rest = _ordered([p for p in candidates if p.slug not in skip], spec.order)
-        pinned = [known[slug] for slug in spec.pin if slug not in used]
-        chosen = (pinned + rest)[: max(spec.limit, len(pinned))]
-        used.update(p.slug for p in chosen)
-        sections.append(Section(spec, chosen))
-    return sections
+        pinned = [known[slug] for slug in spec.pin if slug not in used and slug in known]
+        plan = Plan(
+            spec,
+            pinned,
+            rest,
+            excluded=[p for p in candidates if p.slug in excluded and p.slug not in pins],
+            elsewhere=[p for p in candidates if p.slug in used and p.slug not in pins | excluded],
+        )
+        used.update(p.slug for p in plan.chosen)
+        plans.append(plan)
+    return plans
 
 
 def reference_problems(session: Session, sections: Sequence[object]) -> list[Problem]:

@@ -11,10 +11,18 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from newsletter.web.admin import issues, render, report, workflow
+from newsletter.web.admin import editor, history, issues, preview, render, report, workflow
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-ROUTERS: list[APIRouter] = [issues.router, workflow.router, report.router]
+# next-quarter (editor) is declared before the /admin/issues/{slug} routes it would match
+ROUTERS: list[APIRouter] = [
+    issues.router,
+    editor.router,
+    preview.router,
+    history.router,
+    workflow.router,
+    report.router,
+]
 
 
 def install(app: FastAPI) -> None:
