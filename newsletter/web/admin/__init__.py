@@ -11,13 +11,18 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from newsletter.web.admin import render
+from newsletter.web.admin import account, activity_log, render, signin
+from newsletter.web.ratelimit import SignInThrottle
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [signin.router, account.router, activity_log.router]
 
 
 def install(app: FastAPI) -> None:
+    settings = app.state.web.settings
+    app.state.signin_throttle = SignInThrottle(
+        settings.signin_rate_limit, settings.signin_ip_rate_limit
+    )
     for router in ROUTERS:
         app.include_router(router)
     render.install(app)
