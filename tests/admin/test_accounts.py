@@ -78,8 +78,7 @@ def test_a_hash_with_old_parameters_is_upgraded():
 
 def _row(engine: sa.Engine, email: str) -> Staff:
     with Session(engine) as session:
-        found = session.exec(select(Staff).where(Staff.email_key == email.lower())).one()
-    return found
+        return session.exec(select(Staff).where(Staff.email_key == email.lower())).one()
 
 
 def test_add_validates_and_keys_the_address(engine):

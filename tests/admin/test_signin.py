@@ -103,7 +103,7 @@ def test_every_failure_gets_the_same_answer(anonymous, admin_settings, admin_eng
         "/subscribe",
         "/admin/login",
         "javascript:alert(1)",
-    ],  # fmt: skip
+    ],
 )
 def test_next_is_only_a_local_admin_path(target):
     assert safe_next(target) == "/admin/issues"
