@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.errors import InvalidAddress, StaffError, UnknownStaff, WeakPassword
 from newsletter.models import Role, Staff, StaffLink, utcnow
@@ -117,7 +117,9 @@ def test_authenticate_upgrades_an_old_hash(engine):
     staff = accounts.add(engine, "ann@example.org", role=Role.admin)
     old = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192),)).hash(GOOD)
     with engine.begin() as connection:
-        connection.execute(sa.update(Staff).where(Staff.id == staff.id).values(password_hash=old))
+        connection.execute(
+            sa.update(Staff).where(col(Staff.id) == staff.id).values(password_hash=old)
+        )
     assert accounts.authenticate(engine, "ann@example.org", GOOD) is not None
     upgraded = _row(engine, "ann@example.org").password_hash
     assert upgraded != old and passwords.verify(GOOD, upgraded) == (True, None)

@@ -85,7 +85,7 @@ def _leaves(routes: list[BaseRoute]) -> Iterator[Any]:
 def admin_routes(app: FastAPI) -> list[Walked]:
     walked = []
     for route in _leaves(app.routes):
-        path = getattr(route, "path_format", None) or getattr(route, "path", "")
+        path = str(getattr(route, "path_format", None) or getattr(route, "path", ""))
         if isinstance(getattr(route, "original_route", route), Mount):
             assert not path.startswith("/admin"), f"a mount inside /admin: {path}"
             continue

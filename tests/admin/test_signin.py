@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.models import Role, Staff, StaffSession, utcnow
@@ -202,13 +203,12 @@ def test_ending_one_session_from_the_list(admin_app, admin_settings, admin_engin
 
 
 def _session_id(engine: sa.Engine, token: str | None) -> int:
-    with engine.connect() as connection:
-        found = connection.execute(
-            sa.select(StaffSession.id).where(
-                StaffSession.token_hash == sessions.token_hash(token or "")
-            )
-        ).scalar_one()
-    return int(found)
+    with Session(engine) as session:
+        found = session.exec(
+            select(StaffSession).where(StaffSession.token_hash == sessions.token_hash(token or ""))
+        ).one()
+    assert found.id is not None
+    return found.id
 
 
 def test_a_disabled_staff_member_is_refused_at_once(admin_app, admin_settings, admin_engine):
