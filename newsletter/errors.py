@@ -16,6 +16,9 @@ NewsletterError
 │   ├── InvalidAddress       an email address is not valid (``field`` says which input)
 │   ├── UnknownSubscriber    no subscriber has that address
 │   └── ConfirmationNotSent  the transport did not take the confirmation email
+├── StaffError           a staff account operation cannot be done
+│   ├── UnknownStaff         no staff member has that address
+│   └── WeakPassword         a new password is refused (too short, too common, the address)
 ├── TokenError           a confirm or unsubscribe link is tampered, unknown or expired
 └── WebhookError         an Event Webhook request's body is not a JSON array of events
 
@@ -167,6 +170,18 @@ class UnknownSubscriber(SubscriberError):
 
 class ConfirmationNotSent(SubscriberError):
     pass
+
+
+class StaffError(NewsletterError):
+    """A staff account cannot be added, changed or found (``staff/accounts.py``)."""
+
+
+class UnknownStaff(StaffError):
+    pass
+
+
+class WeakPassword(StaffError):
+    """The message says what is wrong and never repeats the password."""
 
 
 class TokenError(NewsletterError):

@@ -62,6 +62,8 @@ LIBRARY_HOMES = {
     "uvicorn": {"web/"},
     "itsdangerous": {"subscribers/tokens.py"},
     "limits": {"web/ratelimit.py"},
+    "pwdlib": {"staff/passwords.py"},
+    "argon2": {"staff/passwords.py"},
     "email_validator": {"subscribers/address.py"},
     "sendgrid": {"transports/sendgrid.py", "transports/webhook_signature.py"},
     "python_http_client": {"transports/sendgrid.py"},

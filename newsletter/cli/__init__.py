@@ -12,6 +12,7 @@ from newsletter.cli.content import content_app
 from newsletter.cli.db import db_app
 from newsletter.cli.issues import issues_app
 from newsletter.cli.sending import sending_app
+from newsletter.cli.staff import staff_app
 from newsletter.cli.subscribers import subscribers_app
 from newsletter.cli.web import web_app
 
@@ -27,6 +28,7 @@ app.add_typer(sending_app)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(staff_app, name="staff")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from newsletter import db
 from newsletter.config import Settings
 from newsletter.transports.factory import make_transport
-from newsletter.web.app import create_app
+from newsletter.web.app import Parts, create_app
 
 
 def uvicorn_config(
@@ -27,12 +27,12 @@ def uvicorn_config(
     )
 
 
-def serve(settings: Settings, *, host: str, port: int) -> None:
-    """Run until interrupted."""
+def serve(settings: Settings, *, host: str, port: int, parts: Parts = "all") -> None:
+    """Run until interrupted; ``parts``: the public pages, the staff area, or both."""
     engine = db.make_engine(settings.database_url)
     try:
         db.ensure_schema(engine)
-        app = create_app(settings, engine, make_transport(settings))
+        app = create_app(settings, engine, make_transport(settings), parts=parts)
         uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
     finally:
         engine.dispose()

@@ -11,11 +11,26 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from newsletter.web.admin import editor, history, issues, preview, render, report, workflow
+from newsletter.web.admin import (
+    account,
+    activity_log,
+    editor,
+    history,
+    issues,
+    preview,
+    render,
+    report,
+    signin,
+    workflow,
+)
+from newsletter.web.ratelimit import SignInThrottle
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # next-quarter (editor) is declared before the /admin/issues/{slug} routes it would match
 ROUTERS: list[APIRouter] = [
+    signin.router,
+    account.router,
+    activity_log.router,
     issues.router,
     editor.router,
     preview.router,
@@ -26,6 +41,10 @@ ROUTERS: list[APIRouter] = [
 
 
 def install(app: FastAPI) -> None:
+    settings = app.state.web.settings
+    app.state.signin_throttle = SignInThrottle(
+        settings.signin_rate_limit, settings.signin_ip_rate_limit
+    )
     for router in ROUTERS:
         app.include_router(router)
     render.install(app)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Settings
@@ -71,6 +71,30 @@ def cookie_name(settings: Settings) -> str:
     return "__Host-nl_staff" if settings.base_url.startswith("https://") else "nl_staff"
 
 
+def set_cookie(response: Response, settings: Settings, token: str) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Path=/; Secure (and ``__Host-``) on https.
+    It lives no longer than the session can."""
+    response.set_cookie(
+        cookie_name(settings),
+        token,
+        max_age=settings.session_max_age,
+        path="/",
+        secure=settings.base_url.startswith("https://"),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        cookie_name(settings),
+        path="/",
+        secure=settings.base_url.startswith("https://"),
+        httponly=True,
+        samesite="lax",
+    )
+
+
 def lifetimes(settings: Settings) -> sessions.Lifetimes:
     return sessions.Lifetimes.of(settings.session_idle_timeout, settings.session_max_age)
 
@@ -106,8 +130,10 @@ async def current(request: Request) -> Staffer | None:
     )
 
 
-async def check_csrf(request: Request, expected: str) -> None:
-    """Refuse (403) a state-changing request another site could have made."""
+def check_origin(request: Request) -> None:
+    """Refuse (403) a request whose ``Origin`` is not ``base_url``'s, or whose
+    ``Sec-Fetch-Site`` says another site sent it (the sign-in form, which has no session yet,
+    relies on this alone)."""
     web = web_state(request)
     origin = request.headers.get("origin")
     if origin is not None and origin.lower() != origin_of(web.settings.base_url):
@@ -115,6 +141,11 @@ async def check_csrf(request: Request, expected: str) -> None:
     site = request.headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
         raise Denied(403, "This request came from another site, so it was refused.")
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    """Refuse (403) a state-changing request another site could have made."""
+    check_origin(request)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -135,6 +166,7 @@ class Gate:
 
     async def __call__(self, request: Request) -> Staffer:
         staffer = await current(request)
+        request.state.staffer = staffer  # the refusal pages show the layout of whoever it is
         if staffer is None:
             if request.method in ("GET", "HEAD"):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

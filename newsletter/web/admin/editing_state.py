@@ -19,10 +19,10 @@ from newsletter.issues.editing import IssueForm, SectionForm
 from newsletter.issues.file import SLUG
 from newsletter.issues.filetext import file_hash
 from newsletter.issues.saving import current_text, issue_path, load_candidate
-from newsletter.models import Activity, utcnow
 from newsletter.sending.ledger import live_send
 from newsletter.sending.scheduler import due_times
 from newsletter.sending.summary import local_time
+from newsletter.staff import activity
 from newsletter.staff.roles import Permission
 from newsletter.web.admin.auth import Staffer
 from newsletter.web.admin.render import render
@@ -30,25 +30,16 @@ from newsletter.web.deps import Web, web_state
 
 
 def log_activity(web: Web, staffer: Staffer, action: str, subject: str, detail: str = "") -> None:
-    """One activity log row for an editor action.
-
-    Written against ``newsletter.staff.activity.record(engine, *, actor, action, subject="",
-    detail="", staff_id=None, ip="")``; until that module is on main this writes the same row.
-    Merge: replace the body with ``activity.record(web.engine, actor=staffer.label,
-    action=action, subject=subject, detail=detail, staff_id=staffer.id, ip=staffer.ip)``.
-    """
-    row = Activity(
-        at=utcnow(),
-        staff_id=staffer.id,
+    """One activity log row for an editor action."""
+    activity.record(
+        web.engine,
         actor=staffer.label,
         action=action,
         subject=subject,
         detail=detail,
+        staff_id=staffer.id,
         ip=staffer.ip,
     )
-    with Session(web.engine) as session:
-        session.add(row)
-        session.commit()
 
 
 def known_slug(web: Web, slug: str) -> str:

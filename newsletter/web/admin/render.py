@@ -6,7 +6,9 @@ for every /admin path: web/edge.py), so script runs only from our own files unde
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -23,7 +25,7 @@ ADMIN_PAGES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-# (path, label, permission name or None): the navigation, shown to those who may open it
+# (path, label): the navigation of every signed-in page (every role may open these three)
 NAV: list[tuple[str, str]] = [
     ("/admin/issues", "Issues"),
     ("/admin/activity", "Activity"),
@@ -56,12 +58,18 @@ def render(
     return response
 
 
+def when(value: datetime, zone: str) -> str:
+    """A time in the organisation's zone, as staff read it: ``2026-07-01 09:30 CEST``."""
+    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def denied(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Denied)
     if exc.status == 303:
         return RedirectResponse(exc.location, status_code=303)
     title = "Please sign in again" if exc.status == 401 else "Not allowed"
-    return render(request, None, "message.html", status=exc.status, title=title, text=exc.reason)
+    staffer = getattr(request.state, "staffer", None) if exc.status == 403 else None
+    return render(request, staffer, "message.html", status=exc.status, title=title, text=exc.reason)
 
 
 def install(app: FastAPI) -> None:

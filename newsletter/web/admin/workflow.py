@@ -13,13 +13,13 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session
 
 from newsletter.errors import NewsletterError
 from newsletter.issues.build import build_issue
-from newsletter.models import Activity, SendKind, delivery_table, send_table, utcnow
+from newsletter.models import SendKind, delivery_table, send_table, utcnow
 from newsletter.sending import approval, send_time, states, stopping
 from newsletter.sending.sender import Sender, SendOptions, checked_build
+from newsletter.staff.activity import record as record_activity
 from newsletter.staff.roles import Permission
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.admin.auth import Editor, Publisher, Reader, Staffer
@@ -39,32 +39,6 @@ DONE = {  # ?done=... after a POST: fixed words, nothing from the request is ech
     "queued": "The send is ready: cron's send-due starts it on its next run.",
     "stopping": "Stop requested: the send stops after the batch in flight.",
 }
-
-
-def record_activity(
-    engine: sa.Engine,
-    *,
-    actor: str,
-    action: str,
-    subject: str = "",
-    detail: str = "",
-    staff_id: int | None = None,
-    ip: str = "",
-) -> None:
-    """The activity log entry; the same signature as ``staff/activity.record``, which replaces
-    this body once it is on main."""
-    row = Activity(
-        at=utcnow(),
-        staff_id=staff_id,
-        actor=actor[:320],
-        action=action[:40],
-        subject=subject[:320],
-        detail=detail,
-        ip=ip[:64],
-    )
-    with Session(engine) as session:
-        session.add(row)
-        session.commit()
 
 
 def _log(w: Web, staffer: Staffer, action: str, slug: str, detail: str = "") -> None:
