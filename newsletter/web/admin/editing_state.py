@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -19,6 +19,7 @@ from newsletter.issues.editing import IssueForm, SectionForm
 from newsletter.issues.file import SLUG
 from newsletter.issues.filetext import file_hash
 from newsletter.issues.saving import current_text, issue_path, load_candidate
+from newsletter.models import utcnow
 from newsletter.sending.ledger import live_send
 from newsletter.sending.scheduler import due_times
 from newsletter.sending.summary import local_time
@@ -59,7 +60,8 @@ def lock_reason(web: Web, slug: str) -> str:
             "subscribers get must stay what the report describes."
         )
     at = due_times(web.settings, web.engine).get(slug)
-    if at is not None:
+    stale = utcnow() - timedelta(seconds=web.settings.stale_after)
+    if at is not None and at > stale:  # a stale time is refused by send-due: nothing goes out
         return (
             f"It is scheduled to go out {local_time(at, web.settings.zone)}: unschedule it on the "
             "sending page to edit it."
