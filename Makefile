@@ -68,6 +68,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/signup.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/webhook.py --runs 5
+	$(BIN)/python bench/dashboard.py --runs 3
+	$(BIN)/python bench/dashboard_preview.py
 
 # Rewrite the golden files of the sample issue after an intended change of output.
 golden: $(VENV)/.dev

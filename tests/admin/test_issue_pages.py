@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.issues.filetext import content_hash
-from newsletter.models import Activity, Role, Schedule, Send, SendKind, utcnow
+from newsletter.models import Activity, Role, Schedule, Send, SendKind, delivery_table, utcnow
 from newsletter.sending import scheduler
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
@@ -243,3 +243,28 @@ def test_the_report_page_draws_an_svg_chart_with_a_table(
     assert "The chart's numbers as a table" in page.text
     assert re.search(r"<th scope=\"row\">Audience</th><td>4</td>", page.text)
     assert "WRITTEN TO THE OUTBOX" in page.text
+
+
+def test_the_report_follows_each_new_event(
+    as_role: Callable[[Role], StaffClient], admin_settings: Settings, admin_engine: sa.Engine
+) -> None:
+    """The figures are kept per version of what they count: a delivery's new status (as the
+    Event Webhook writes it: status and updated_at) shows at the next request."""
+    _subscribers(admin_engine, 3)
+    viewer = as_role(Role.viewer)
+    as_role(Role.publisher).post(f"/admin/issues/{SLUG}/send-now", {"confirm_slug": SLUG})
+    scheduler.send_due(admin_settings, admin_engine, _outbox(admin_settings))
+    delivered = re.compile(r"<th scope=\"row\">Delivered</th><td>(\d+)</td>")
+    first = viewer.get(f"/admin/issues/{SLUG}/report").text
+    assert delivered.search(first) and delivered.search(first).group(1) == "0"  # type: ignore[union-attr]
+    assert viewer.get(f"/admin/issues/{SLUG}/report").text == first  # the same version
+    d = delivery_table.c
+    with admin_engine.begin() as connection:
+        one = connection.execute(sa.select(sa.func.min(d.id))).scalar_one()
+        connection.execute(
+            delivery_table.update()
+            .where(d.id == one)
+            .values(status="delivered", updated_at=utcnow())
+        )
+    again = viewer.get(f"/admin/issues/{SLUG}/report").text
+    assert delivered.search(again).group(1) == "1"  # type: ignore[union-attr]

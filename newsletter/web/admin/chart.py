@@ -61,34 +61,38 @@ class Chart:
     bottom: int = BOTTOM
 
 
-def _epoch(connection: sa.Connection, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[int]:
+def _minute(connection: sa.Connection, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[str]:
+    """The minute of a time as text that sorts and parses (``YYYY-MM-DD HH:MM``): a cheap
+    grouping key on both backends (SQLite stores the time as text already)."""
     if connection.dialect.name == "sqlite":
-        return sa.cast(sa.func.strftime("%s", column), sa.Integer)
-    return sa.cast(sa.extract("epoch", column), sa.Integer)
+        return sa.func.substr(column, 1, 16)
+    return sa.func.to_char(column.op("AT TIME ZONE")("UTC"), "YYYY-MM-DD HH24:MI")
 
 
 def chart(engine: sa.Engine, send_id: int) -> Chart:
+    """One query: the counts per minute and status; spans of time are made here."""
     d = delivery_table.c
     group_of = {status: key for key, _, statuses in GROUPS for status in statuses}
-    counted = d.send_id == send_id, d.status.in_(list(group_of))
     with engine.connect() as connection:
-        first, last = connection.execute(
-            sa.select(sa.func.min(d.updated_at), sa.func.max(d.updated_at)).where(*counted)
-        ).one()
-        if first is None or last is None:
-            return Chart([], timedelta(0), 0, None, None, colours=COLOURS)
-        first, last = _aware(first), _aware(last)
-        seconds = max(1, int((last - first).total_seconds()) // BUCKETS + 1)
-        epoch = _epoch(connection, d.updated_at)
-        start = int(first.timestamp())
-        bucket = sa.cast((epoch - start) / seconds, sa.Integer).label("bucket")
+        minute = _minute(connection, d.updated_at).label("minute")
         rows = connection.execute(
-            sa.select(bucket, d.status, sa.func.count()).where(*counted).group_by(bucket, d.status)
+            sa.select(minute, d.status, sa.func.count())
+            .where(d.send_id == send_id, d.status.in_(list(group_of)))
+            .group_by(minute, d.status)
         ).all()
+    if not rows:
+        return Chart([], timedelta(0), 0, None, None, colours=COLOURS)
+    counts = [
+        (datetime.fromisoformat(str(text)).replace(tzinfo=UTC), group_of[str(status)], int(n))
+        for text, status, n in rows
+    ]
+    first = min(at for at, _, _ in counts)
+    last = max(at for at, _, _ in counts) + timedelta(minutes=1)
+    seconds = max(60, int((last - first).total_seconds()) // BUCKETS + 1)
     per: dict[int, dict[str, int]] = {}
-    for index, status, n in rows:
-        slot = per.setdefault(max(0, min(int(index), BUCKETS)), {})
-        slot[group_of[str(status)]] = slot.get(group_of[str(status)], 0) + int(n)
+    for at, key, n in counts:
+        slot = per.setdefault(min(int((at - first).total_seconds()) // seconds, BUCKETS), {})
+        slot[key] = slot.get(key, 0) + n
     peak = max((sum(c.values()) for c in per.values()), default=0)
     return Chart(
         _bars(per, first, seconds, peak), timedelta(seconds=seconds), peak, first, last,
