@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            return measure(f"http://127.0.0.1:{port}", token, args.requests)
+            return measure(f"http://127.0.0.1:{port}", token, args.requests, url)
         finally:
             server.terminate()
             server.wait(10)
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def measure(base: str, token: str, requests: int) -> dict[str, tuple[float, float]]:
+def measure(base: str, token: str, requests: int, url: str) -> dict[str, tuple[float, float]]:
     cookies = {"nl_staff": token}
     with httpx.Client(base_url=base, cookies=cookies, timeout=60) as client:
         deadline = time.monotonic() + 60
@@ -210,12 +210,36 @@ def measure(base: str, token: str, requests: int) -> dict[str, tuple[float, floa
             if answer.status_code != 200:
                 raise SystemExit(f"{page}: {answer.status_code}")
             figures[page] = timed(lambda page=page: client.get(page), requests)
+
+        def after_an_event() -> httpx.Response:
+            _event(url)
+            return client.get("/admin/issues/2016-q2/report")
+
+        figures["report, after each new event"] = timed(after_an_event, requests)
         form = preview_form(client)
         if form is not None:
             figures["preview refresh (POST)"] = timed(
                 lambda: client.post("/admin/issues/2016-q3/preview", data=form), requests
             )
     return figures
+
+
+def _event(url: str) -> None:
+    """One delivery of the sent issue changes status, as an Event Webhook request does."""
+    from newsletter import db
+    from newsletter.models import delivery_table, utcnow
+
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, db.make_engine(url))
+    d = delivery_table.c
+    with engine.begin() as connection:
+        connection.execute(
+            delivery_table.update()
+            .where(d.id == random.randrange(1, 1000))
+            .values(status="delivered", updated_at=utcnow())
+        )
+
+
+_ENGINES: dict[str, Any] = {}
 
 
 class _Form(HTMLParser):
