@@ -31,6 +31,7 @@ from newsletter.web.admin.editing_state import (
     lock_reason,
     log_activity,
     newer_draft,
+    saved_notice,
 )
 from newsletter.web.admin.render import render
 from newsletter.web.deps import WebState
@@ -74,7 +75,7 @@ def open_editor(
         base_hash=base_hash,
         form=_form_of(text),
         draft=kept,
-        notice=notice or ("Saved." if request.query_params.get("saved") else ""),
+        notice=notice or saved_notice(request, "Saved." if "saved" in request.query_params else ""),
     )
 
 
@@ -116,7 +117,8 @@ async def submit(request: Request, w: WebState, staffer: Editor, slug: str) -> R
         return conflict_page(request, w, staffer, slug, outcome)
     if outcome.revision is not None:
         log_activity(w, staffer, "save", slug, f"revision {outcome.revision.id}")
-    return RedirectResponse(f"/admin/issues/{slug}?saved=1", status_code=303)
+    kept = "&kept=send_at" if outcome.kept_send_at else ""
+    return RedirectResponse(f"/admin/issues/{slug}?saved=1{kept}", status_code=303)
 
 
 def conflict_page(
