@@ -103,6 +103,9 @@ async def submit(request: Request, w: WebState, staffer: Editor, slug: str) -> R
         )
     except IssueFileError as exc:
         by_field = "the fields marked below" if form is not None else "the text"
+        notice = f"Not saved: fix {by_field} first ({len(exc.lines())} problems)."
+        if exc.field == "timezone":  # refused before the loader ran: say why here
+            notice = f"Not saved: {exc.message}."
         return editor_page(
             request,
             staffer,
@@ -111,7 +114,7 @@ async def submit(request: Request, w: WebState, staffer: Editor, slug: str) -> R
             base_hash=base_hash,
             form=form,
             status=422,
-            notice=f"Not saved: fix {by_field} first ({len(exc.lines())} problems).",
+            notice=notice,
         )
     if isinstance(outcome, Conflict):
         return conflict_page(request, w, staffer, slug, outcome)
