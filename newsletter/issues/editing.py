@@ -1,9 +1,10 @@
 """The issue file as a form: read it into fields, and write submitted fields back with tomlkit.
 
-Only what the person changed is written: a field whose value is the file's stays untouched, so
-comments, key order and the layout of everything else survive a save (git shows one line
-changed for one field changed). Values are written as typed (a limit of ``"ten"`` stays a
-string), so the loader (``saving.validate``) reports the same error the CLI gives.
+Only what the person changed is written: a field whose value is the file's stays untouched, and
+so does a field the submitted form does not carry (``carried``), so comments, key order and the
+layout of everything else survive a save (git shows one line changed for one field changed).
+Values are written as typed (a limit of ``"ten"`` stays a string), so the loader
+(``saving.validate``) reports the same error the CLI gives.
 
 The form's field names are the loader's field paths (``subject``, ``sections[1].limit``), so an
 error's ``field`` names the control it belongs to.
@@ -25,6 +26,8 @@ from newsletter.issues.file import SectionSpec
 TOP_FIELDS = ("title", "subject", "preheader", "intro", "outro")
 MULTILINE = frozenset({"intro", "outro"})
 LIST_FIELDS = ("categories", "tags", "pin", "exclude")
+SECTION_FIELDS: tuple[str, ...] = ("title", "intro", "categories", "tags", "limit", "order")
+SECTION_FIELDS += ("display", "pin", "exclude")
 ORDERS = ("newest", "oldest", "title")
 DISPLAYS = ("summary", "full")
 MAX_SECTIONS = 30
@@ -46,6 +49,7 @@ class SectionForm:
     pin: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     origin: int | None = None  # which [[sections]] table of the file this is (None: new)
+    carried: frozenset[str] | None = None  # the fields submitted (None: every field)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class IssueForm:
     # shown, not edited here: the period and template (the file), send_at (the send page)
     quarter: str = ""
     template: str = ""
+    carried: frozenset[str] | None = None  # the top fields submitted (None: every field)
 
     def section(self, index: int) -> SectionForm:
         return self.sections[index]
@@ -92,7 +97,10 @@ def read_form(text: str, *, name: str = "issue file") -> IssueForm:
                 limit=_text(raw.get("limit", 10)),
                 order=_text(raw.get("order", "newest")),
                 display=_text(raw.get("display", "summary")),
-                **{key: _names(raw.get(key)) for key in LIST_FIELDS},
+                categories=_names(raw.get("categories")),
+                tags=_names(raw.get("tags")),
+                pin=_names(raw.get("pin")),
+                exclude=_names(raw.get("exclude")),
             )
         )
     return form
@@ -101,7 +109,11 @@ def read_form(text: str, *, name: str = "issue file") -> IssueForm:
 def from_fields(fields: Mapping[str, str]) -> IssueForm:
     """The form as submitted (``sections`` says how many sections it has)."""
     count = _count(fields.get("sections", "0"))
-    form = IssueForm(quarter=fields.get("quarter", ""), template=fields.get("template", ""))
+    form = IssueForm(
+        quarter=fields.get("quarter", ""),
+        template=fields.get("template", ""),
+        carried=frozenset(key for key in TOP_FIELDS if key in fields),
+    )
     for key in TOP_FIELDS:
         setattr(form, key, _field(fields, key, key in MULTILINE))
     for index in range(count):
@@ -116,6 +128,7 @@ def from_fields(fields: Mapping[str, str]) -> IssueForm:
                 order=_field(fields, prefix + "order") or "newest",
                 display=_field(fields, prefix + "display") or "summary",
                 **{key: split_names(fields.get(prefix + key, "")) for key in LIST_FIELDS},
+                carried=frozenset(key for key in SECTION_FIELDS if prefix + key in fields),
             )
         )
     return form
@@ -131,7 +144,8 @@ def apply_form(text: str, form: IssueForm, *, name: str = "issue file") -> str:
     """The file's text with the form's values: only changed values are rewritten."""
     document = parse(text, name=name)
     for key in TOP_FIELDS:
-        _put(document, key, getattr(form, key), default="", multiline=key in MULTILINE)
+        if form.carried is None or key in form.carried:
+            _put(document, key, getattr(form, key), default="", multiline=key in MULTILINE)
     found = document.get("sections")
     tables = list(found) if isinstance(found, AoT) else []
     origins = [section.origin for section in form.sections]
@@ -157,21 +171,29 @@ def apply_form(text: str, form: IssueForm, *, name: str = "issue file") -> str:
 def with_section_change(form: IssueForm, index: int, **changes: Any) -> IssueForm:
     """A copy of the form with one section changed (the post picker's buttons)."""
     sections = list(form.sections)
-    sections[index] = replace(sections[index], **changes)
+    carried = sections[index].carried
+    if carried is not None:
+        carried = carried | frozenset(changes)
+    sections[index] = replace(sections[index], carried=carried, **changes)
     return replace(form, sections=sections)
 
 
 def _put_section(table: Table, section: SectionForm) -> None:
-    _put(table, "title", section.title, default=None)
-    _put(table, "intro", section.intro, default="", multiline=True)
-    for key in ("categories", "tags"):
-        _put(table, key, getattr(section, key), default=[])
+    carried = section.carried if section.carried is not None else SECTION_FIELDS
     limit: int | str = int(section.limit) if section.limit.isdigit() else section.limit
-    _put(table, "limit", limit, default=_DEFAULTS["limit"])
-    _put(table, "order", section.order, default=_DEFAULTS["order"])
-    _put(table, "display", section.display, default=_DEFAULTS["display"])
-    for key in ("pin", "exclude"):
-        _put(table, key, getattr(section, key), default=[])
+    values: dict[str, Any] = {"limit": limit}
+    for key in SECTION_FIELDS:
+        if key not in carried:
+            continue  # not on the submitted form: the file's value stays
+        value = values.get(key, getattr(section, key))
+        _put(table, key, value, default=_section_default(key), multiline=key == "intro")
+
+
+def _section_default(key: str) -> Any:
+    """What a section means when the key is absent (an absent title is never the default)."""
+    if key in LIST_FIELDS:
+        return []
+    return {"title": None, "intro": ""}.get(key, _DEFAULTS.get(key))
 
 
 def _put(container: Any, key: str, value: Any, *, default: Any, multiline: bool = False) -> None:

@@ -184,6 +184,25 @@ def _located(path: Path, source: str, problem: Problem) -> IssueFileError:
     return IssueFileError(path, problem.message, line=line, field=_dotted(loc) or None)
 
 
+NOT_IN_FOLDER = (
+    "a symbolic link or outside the issues folder: issues are read and written only as "
+    "regular files in that folder"
+)
+
+
+def in_issues_dir(path: Path, issues_dir: Path) -> bool:
+    """``path`` is a regular file of ``issues_dir`` itself: not a symbolic link, and not
+    resolving anywhere else (an issue file that links elsewhere is never read nor written)."""
+    try:
+        return (
+            not path.is_symlink()
+            and path.is_file()
+            and path.resolve().parent == issues_dir.resolve()
+        )
+    except OSError:
+        return False
+
+
 def resolve_path(issue: str | Path, issues_dir: Path) -> Path:
     """ISSUE on the command line is a slug (``2016-q3``) or a path to a ``.toml`` file."""
     candidate = Path(issue)
@@ -191,6 +210,8 @@ def resolve_path(issue: str | Path, issues_dir: Path) -> Path:
         path = candidate
     else:
         path = issues_dir / f"{issue}.toml"
+        if path.is_symlink() or (path.exists() and not in_issues_dir(path, issues_dir)):
+            raise IssueFileError(path, NOT_IN_FOLDER)
     if not path.is_file():
         known = sorted(p.stem for p in issues_dir.glob("*.toml")) if issues_dir.is_dir() else []
         hint = f" (issues in {issues_dir}: {', '.join(known)})" if known else ""

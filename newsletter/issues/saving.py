@@ -8,6 +8,11 @@ else's change, written whole, and recorded as a revision.
   the file changed meanwhile (another person, the CLI, a text editor) the save is refused with
   a ``Conflict``: a unified diff of their version against yours, and your whole text, so
   nothing is lost and the person merges by hand.
+- **send_at stays**: a save or a restore never changes ``send_at``: the file's own (or its
+  absence) is put into the candidate whatever it says (``Saved.kept_send_at`` tells the page),
+  and a change of ``timezone`` is refused while the file has one; scheduling is the sending
+  page's (``sending/send_time.py``), for publishers.
+- **Only regular files** of the issues folder are read or written (``file.in_issues_dir``).
 - **Write**: ``files.replace_text`` (a reader sees the old file or the new one), then a
   revision (``saved``, ``restored``) with who and the base hash; the saver's draft is dropped.
 """
@@ -29,8 +34,8 @@ from newsletter.config import Settings
 from newsletter.errors import IssueFileError, LocatedError, gathered
 from newsletter.files import replace_text
 from newsletter.issues import revisions
-from newsletter.issues.file import Issue, load_issue, read_source
-from newsletter.issues.filetext import file_hash
+from newsletter.issues.file import NOT_IN_FOLDER, Issue, in_issues_dir, load_issue, read_source
+from newsletter.issues.filetext import file_hash, keep_send_at, timezone_problem
 from newsletter.issues.selection import reference_problems
 from newsletter.models import IssueRevision
 
@@ -55,6 +60,7 @@ class Conflict:
 class Saved:
     text: str
     revision: IssueRevision | None  # None: the text was the file's already
+    kept_send_at: bool = False  # the submitted text had another send_at: the file's was kept
 
 
 def issue_path(settings: Settings, slug: str) -> Path:
@@ -65,6 +71,8 @@ def issue_path(settings: Settings, slug: str) -> Path:
 def current_text(settings: Settings, slug: str) -> str:
     """The file's text now (IssueFileError when it is missing or not UTF-8)."""
     path = issue_path(settings, slug)
+    if path.is_symlink() or (path.exists() and not in_issues_dir(path, settings.issues_dir)):
+        raise IssueFileError(path, NOT_IN_FOLDER)
     if not path.is_file():
         raise IssueFileError(path, "no such issue file")
     return read_source(path)
@@ -130,18 +138,22 @@ def save(
     kind: str = "saved",
 ) -> Saved | Conflict:
     """Validate ``text``, refuse it over a changed file, else write it and record a revision.
+    The file's ``send_at`` is kept whatever ``text`` says (``Saved.kept_send_at``).
 
-    Raises IssueFileError (the CLI's errors) when the text is not a valid issue; nothing is
-    written then.
+    Raises IssueFileError (the CLI's errors) when the text is not a valid issue, or changes
+    ``timezone`` while the file has a ``send_at``; nothing is written then.
     """
-    load_candidate(settings, engine, slug, text)
     path = issue_path(settings, slug)
+    text, kept = _with_files_send_at(path, text, current_text(settings, slug))
+    load_candidate(settings, engine, slug, text)
     with _WRITING:
         theirs = current_text(settings, slug)
         if file_hash(theirs) != base_hash:
             return Conflict(theirs, text, conflict_diff(slug, theirs, text))
+        if _with_files_send_at(path, text, theirs)[0] != text:  # send_at changed meanwhile
+            return Conflict(theirs, text, conflict_diff(slug, theirs, text))
         if theirs == text:
-            return Saved(text, None)
+            return Saved(text, None, kept)
         _keep_outside_edit(engine, slug, theirs)
         replace_text(path, text)
     row = revisions.record(
@@ -149,7 +161,16 @@ def save(
     )
     if staff_id is not None:
         revisions.discard_draft(engine, slug, staff_id)
-    return Saved(text, row)
+    return Saved(text, row, kept)
+
+
+def _with_files_send_at(path: Path, text: str, theirs: str) -> tuple[str, bool]:
+    """``text`` with the file's ``send_at``; IssueFileError when it changes ``timezone`` while
+    the file has one."""
+    problem = timezone_problem(text, theirs)
+    if problem:
+        raise IssueFileError(path, problem, field="timezone")
+    return keep_send_at(text, theirs)
 
 
 def _keep_outside_edit(engine: sa.Engine, slug: str, theirs: str) -> None:

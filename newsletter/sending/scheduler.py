@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError, SendError
-from newsletter.issues.file import load_issue, scheduled_send_at
+from newsletter.issues.file import in_issues_dir, load_issue, scheduled_send_at
 from newsletter.models import Schedule, Send, SendStatus, utcnow
 from newsletter.sending import summary
 from newsletter.sending.ledger import live_send
@@ -117,7 +117,8 @@ def due_times(settings: Settings, engine: sa.Engine) -> dict[str, datetime | Non
     times: dict[str, datetime | None] = {}
     if settings.issues_dir.is_dir():  # a broken draft blocks nothing: it is unscheduled
         for path in sorted(settings.issues_dir.glob("*.toml")):
-            times[path.stem] = scheduled_send_at(path, settings.zone)
+            if in_issues_dir(path, settings.issues_dir):  # a symbolic link is never read
+                times[path.stem] = scheduled_send_at(path, settings.zone)
     with Session(engine) as session:
         for row in session.exec(select(Schedule)):
             times[row.issue_slug] = row.send_at

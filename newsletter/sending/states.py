@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
-from newsletter.issues.file import read_source
+from newsletter.issues.file import in_issues_dir, read_source
 from newsletter.issues.filetext import content_hash
 from newsletter.models import (
     Approval,
@@ -105,7 +105,9 @@ def issue_states(
     """Every issue file's state (or only one's), newest file name first."""
     now = now or utcnow()
     times = due_times(settings, engine)
-    slugs = sorted((s for s in times if only is None or s == only), reverse=True)
+    links = {name.removesuffix(".toml") for name in linked_files(settings)}
+    wanted = (s for s in times if (only is None or s == only) and s not in links)
+    slugs = sorted(wanted, reverse=True)
     with Session(engine, expire_on_commit=False) as session:
         sends = _live_sends(session, slugs, now)
         approvals: dict[str, Approval] = {}
@@ -156,6 +158,16 @@ def issue_states(
     return found
 
 
+def linked_files(settings: Settings) -> list[str]:
+    """The names of ``*.toml`` entries of the issues folder that are not regular files of it
+    (symbolic links, or resolving elsewhere): never read, listed apart with a warning."""
+    folder = settings.issues_dir
+    if not folder.is_dir():
+        return []
+    found = folder.glob("*.toml")
+    return sorted(p.name for p in found if p.is_symlink() or not in_issues_dir(p, folder))
+
+
 def countdown(at: datetime | None, now: datetime) -> str:
     if at is None:
         return ""
@@ -185,6 +197,8 @@ def _state(
 
 def _read(path: Path) -> tuple[str, str, str, str]:
     """subject, quarter (or from – until), content hash, problem."""
+    if path.exists() and not in_issues_dir(path, path.parent):
+        return "", "", "", f"{path.name}: not read (a symbolic link or not a regular file)"
     try:
         text = read_source(path)
     except NewsletterError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -129,3 +130,47 @@ def test_pins_and_their_order_show_in_the_preview(
     assert blog_order() == [older[0], newer[0]]  # the section's own order: oldest first
     pinned = blog_order(**{"sections[2].pin": f"{newer[0]}, {older[0]}"})
     assert pinned == [newer[0], older[0]]
+
+
+def test_a_viewer_previews_the_saved_file_whatever_the_form_says(
+    as_role: AsRole, admin_settings: Settings
+) -> None:
+    text = unscheduled(admin_settings).read_text(encoding="utf-8")
+    draft = form_data(text, title="Words only a draft has")
+    viewer, editor = as_role(Role.viewer), as_role(Role.editor)
+    seen = viewer.post(f"{URL}/preview", draft, headers=HTMX)
+    assert seen.status_code == 200 and "Words only a draft has" not in seen.text
+    frame = viewer.get(frame_src(seen.text)).text
+    assert "Words only a draft has" not in frame and "best wishes for 2017" in frame
+    raw = viewer.post(f"{URL}/preview", {"text": 'subject = "only mine"\n'}, headers=HTMX)
+    assert "does not build" not in raw.text and "only mine" not in raw.text
+    assert "best wishes for 2017" in viewer.get(frame_src(raw.text)).text
+    page = viewer.post(f"{URL}/preview", draft)  # without JavaScript: the editor page
+    assert "Preview of the saved issue." in page.text and "Words only a draft has" not in page.text
+    drafted = editor.post(f"{URL}/preview", draft, headers=HTMX)
+    assert "Words only a draft has" in editor.get(frame_src(drafted.text)).text
+
+
+@pytest.mark.parametrize("role", [Role.viewer, Role.editor])
+def test_preview_as_says_nothing_of_who_subscribes_to_who_may_not_know(
+    role: Role, as_role: AsRole, admin_settings: Settings, admin_engine: sa.Engine
+) -> None:
+    with Session(admin_engine) as session:
+        add(session, "ana@example.org", "Ana Reader", confirmed=True, consent=ConsentInfo("t"))
+        session.commit()
+    text = unscheduled(admin_settings).read_text(encoding="utf-8")
+    client = as_role(role)
+
+    def shown(address: str) -> tuple[str, str]:
+        fields = form_data(text, preview_as=address)
+        panel = client.post(f"{URL}/preview", fields, headers=HTMX)
+        src = frame_src(panel.text)
+        key = src.rsplit("/", 1)[1].removesuffix(".html")
+        frame = client.get(src).text
+        return panel.text.replace(key, "KEY").replace(address, "ADDRESS"), frame.replace(
+            address, "ADDRESS"
+        )
+
+    known, unknown = shown("ana@example.org"), shown("bob@example.org")  # same length
+    assert known == unknown
+    assert "Ana Reader" not in known[0] + known[1] and "subscriber" not in known[0]

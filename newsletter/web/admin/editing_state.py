@@ -16,7 +16,7 @@ from sqlmodel import Session
 from newsletter.errors import IssueFileError, LocatedError
 from newsletter.issues import editing, picker, revisions
 from newsletter.issues.editing import IssueForm, SectionForm
-from newsletter.issues.file import SLUG
+from newsletter.issues.file import SLUG, in_issues_dir
 from newsletter.issues.filetext import file_hash
 from newsletter.issues.saving import current_text, issue_path, load_candidate
 from newsletter.models import utcnow
@@ -28,6 +28,17 @@ from newsletter.staff.roles import Permission
 from newsletter.web.admin.auth import Staffer
 from newsletter.web.admin.render import render
 from newsletter.web.deps import Web, web_state
+
+KEPT_SEND_AT = "send_at is set on the sending page by a publisher; kept as it was."
+
+
+def saved_notice(request: Request, done: str) -> str:
+    """``done`` ("Saved.", "Restored."; "" for none), and the send_at note when the redirect
+    says so."""
+    if not done:
+        return ""
+    kept = request.query_params.get("kept") == "send_at"
+    return f"{done} {KEPT_SEND_AT}" if kept else done
 
 
 def log_activity(web: Web, staffer: Staffer, action: str, subject: str, detail: str = "") -> None:
@@ -45,7 +56,8 @@ def log_activity(web: Web, staffer: Staffer, action: str, subject: str, detail: 
 
 def known_slug(web: Web, slug: str) -> str:
     """The slug of an existing issue file, else 404."""
-    if not SLUG.fullmatch(slug) or not issue_path(web.settings, slug).is_file():
+    path = issue_path(web.settings, slug) if SLUG.fullmatch(slug) else None
+    if path is None or not in_issues_dir(path, web.settings.issues_dir):
         raise HTTPException(404, f"There is no issue {slug[:60]!r}.")
     return slug
 

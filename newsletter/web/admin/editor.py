@@ -31,6 +31,7 @@ from newsletter.web.admin.editing_state import (
     lock_reason,
     log_activity,
     newer_draft,
+    saved_notice,
 )
 from newsletter.web.admin.render import render
 from newsletter.web.deps import WebState
@@ -74,7 +75,7 @@ def open_editor(
         base_hash=base_hash,
         form=_form_of(text),
         draft=kept,
-        notice=notice or ("Saved." if request.query_params.get("saved") else ""),
+        notice=notice or saved_notice(request, "Saved." if "saved" in request.query_params else ""),
     )
 
 
@@ -102,6 +103,9 @@ async def submit(request: Request, w: WebState, staffer: Editor, slug: str) -> R
         )
     except IssueFileError as exc:
         by_field = "the fields marked below" if form is not None else "the text"
+        notice = f"Not saved: fix {by_field} first ({len(exc.lines())} problems)."
+        if exc.field == "timezone":  # refused before the loader ran: say why here
+            notice = f"Not saved: {exc.message}."
         return editor_page(
             request,
             staffer,
@@ -110,13 +114,14 @@ async def submit(request: Request, w: WebState, staffer: Editor, slug: str) -> R
             base_hash=base_hash,
             form=form,
             status=422,
-            notice=f"Not saved: fix {by_field} first ({len(exc.lines())} problems).",
+            notice=notice,
         )
     if isinstance(outcome, Conflict):
         return conflict_page(request, w, staffer, slug, outcome)
     if outcome.revision is not None:
         log_activity(w, staffer, "save", slug, f"revision {outcome.revision.id}")
-    return RedirectResponse(f"/admin/issues/{slug}?saved=1", status_code=303)
+    kept = "&kept=send_at" if outcome.kept_send_at else ""
+    return RedirectResponse(f"/admin/issues/{slug}?saved=1{kept}", status_code=303)
 
 
 def conflict_page(

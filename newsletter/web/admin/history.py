@@ -17,7 +17,13 @@ from newsletter.models import IssueRevision
 from newsletter.sending.summary import local_time
 from newsletter.staff.roles import Permission
 from newsletter.web.admin.auth import Editor, Reader
-from newsletter.web.admin.editing_state import hash_of, known_slug, lock_reason, log_activity
+from newsletter.web.admin.editing_state import (
+    hash_of,
+    known_slug,
+    lock_reason,
+    log_activity,
+    saved_notice,
+)
 from newsletter.web.admin.editor import conflict_page
 from newsletter.web.admin.render import render
 from newsletter.web.deps import WebState
@@ -82,6 +88,7 @@ def history(request: Request, w: WebState, staffer: Reader, slug: str) -> Respon
         more=len(rows) > SHOWN,
         base_hash=hash_of(text),
         writable=staffer.can(Permission.edit) and not lock_reason(w, slug),
+        notice=saved_notice(request, "Restored." if request.query_params.get("restored") else ""),
     )
 
 
@@ -110,9 +117,12 @@ async def restore(
             kind="restored",
         )
     except IssueFileError as exc:
-        text = "This version is no longer a valid issue (the content changed since): " + str(exc)
+        text = str(exc)
+        if exc.field != "timezone":
+            text = "This version is no longer a valid issue (the content changed since): " + text
         return render(request, staffer, "message.html", status=422, title="Not restored", text=text)
     if isinstance(outcome, Conflict):
         return conflict_page(request, w, staffer, slug, outcome)
     log_activity(w, staffer, "restore", slug, f"revision {revision_id}")
-    return RedirectResponse(f"/admin/issues/{slug}/history", status_code=303)
+    kept = "&kept=send_at" if outcome.kept_send_at else ""
+    return RedirectResponse(f"/admin/issues/{slug}/history?restored=1{kept}", status_code=303)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
 from newsletter.config import Settings
-from newsletter.issues.file import SLUG
+from newsletter.issues.file import SLUG, in_issues_dir
 from newsletter.models import utcnow
 from newsletter.sending import states
 from newsletter.sending.summary import local_time
@@ -33,7 +33,7 @@ def issue_path(settings: Settings, slug: str) -> Path:
     if not SLUG.fullmatch(slug):
         raise HTTPException(404, "No such issue.")
     path = settings.issues_dir / f"{slug}.toml"
-    if not path.is_file():
+    if not in_issues_dir(path, settings.issues_dir):  # missing, or a link: never followed
         raise HTTPException(404, "No such issue.")
     return path
 
@@ -57,6 +57,7 @@ def issue_list(request: Request, staffer: Reader, w: WebState) -> HTMLResponse:
         "issues.html",
         title="Issues",
         rows=rows,
+        linked=states.linked_files(w.settings),
         polling=polling,
         when=when(w.settings.zone),
         now=local_time(utcnow(), w.settings.zone),

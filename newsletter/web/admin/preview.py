@@ -1,7 +1,8 @@
 """The editor's preview (docs/dashboard.md, "Preview"): the unsaved form compiled by the same
 build as ``newsletter build``, beside the editor.
 
-``POST /admin/issues/{slug}/preview`` builds the draft and answers the preview panel (an htmx
+``POST /admin/issues/{slug}/preview`` builds the draft (for a role that may edit; a viewer's
+preview is of the saved file, whatever the form sent) and answers the preview panel (an htmx
 fragment; a full editor page without JavaScript). The compiled HTML is never put in an admin
 page (the admin CSP forbids inline styles, and it is content from outside): it is kept here, in
 a small in-memory store (a random id, per staff member, a few minutes), and shown in
@@ -23,12 +24,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from newsletter.errors import LocatedError, NewsletterError
-from newsletter.issues import placeholders
+from newsletter.errors import IssueFileError, LocatedError, NewsletterError
+from newsletter.issues import editing, placeholders
 from newsletter.issues.build import Build, build_issue
 from newsletter.issues.checks import CLIP_BYTES, Finding
 from newsletter.issues.compiler import make_environment
-from newsletter.issues.saving import candidate_file, issue_path, relocated
+from newsletter.issues.editing import IssueForm
+from newsletter.issues.saving import candidate_file, current_text, issue_path, relocated
 from newsletter.models import SubscriberStatus
 from newsletter.staff.roles import Permission
 from newsletter.subscribers.store import find
@@ -200,12 +202,28 @@ def preview_parts(request: Request, staffer: Staffer, slug: str, text: str, addr
     )
 
 
+def saved_file(web: Web, slug: str) -> tuple[str, IssueForm | None]:
+    """The issue file as it is (and its form, None when it is not TOML): what a role without
+    ``Permission.edit`` previews."""
+    try:
+        text = current_text(web.settings, slug)
+    except IssueFileError as exc:
+        raise HTTPException(404, "No such issue.") from exc
+    try:
+        return text, editing.read_form(text)
+    except IssueFileError:
+        return text, None
+
+
 @router.post("/admin/issues/{slug}/preview")
 async def preview(request: Request, staffer: Reader, slug: str) -> Response:
     web: Web = request.app.state.web
     known_slug(web, slug)
     fields = await form_fields(request)
-    text, form = candidate(web, slug, fields)
+    if staffer.can(Permission.edit):
+        text, form = candidate(web, slug, fields)
+    else:  # a viewer reads: the saved file, whatever was submitted
+        text, form = saved_file(web, slug)
     parts = preview_parts(request, staffer, slug, text, fields.get("preview_as", ""))
     if request.headers.get("hx-request") == "true":
         html = ADMIN_PAGES.get_template("preview_panel.html").render(
@@ -221,7 +239,9 @@ async def preview(request: Request, staffer: Reader, slug: str) -> Response:
         form=form,
         preview=parts,
         preview_as=fields.get("preview_as", ""),
-        notice="Preview of your unsaved changes.",
+        notice="Preview of your unsaved changes."
+        if staffer.can(Permission.edit)
+        else "Preview of the saved issue.",
     )
 
 
