@@ -6,6 +6,7 @@ the one-line error), and goes in the activity log.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -86,11 +87,19 @@ def page(
 ) -> HTMLResponse:
     issue_path(w.settings, slug)
     [found] = states.issue_states(w.settings, w.engine, only=slug)
-    findings, build_error = [], ""
+    findings, build_error, compiled = [], "", ""
     try:
-        findings = build_issue(w.settings, w.engine, slug).findings
+        build = build_issue(w.settings, w.engine, slug)
+        findings, compiled = build.findings, build.compiled.content_hash
     except NewsletterError as exc:
         build_error = str(exc)
+    if compiled and found.standing.last is not None:  # void when the email changed since
+        standing = approval.standing(
+            found.standing.last, found.content_hash, w.settings.zone, compiled
+        )
+        if standing.approved != found.standing.approved:
+            state = states.State.draft if found.state == states.State.approved else found.state
+            found = dataclasses.replace(found, standing=standing, state=state)
     zone = send_time.zone_of(w.settings, slug)
     now = utcnow()
     suggested = found.send_at or (now + timedelta(days=1)).astimezone(zone).replace(
@@ -107,6 +116,7 @@ def page(
         slug=slug,
         tab="send",
         r=found,
+        compiled_hash=compiled,
         error=error,
         done=done,
         findings=findings,
@@ -154,6 +164,7 @@ def approve(
     w: WebState,
     slug: str,
     content_hash: Annotated[str, Form()] = "",
+    compiled_hash: Annotated[str, Form()] = "",
 ) -> Response:
     issue_path(w.settings, slug)
     try:
@@ -164,6 +175,7 @@ def approve(
             content_hash,
             staff_id=staffer.id,
             approver=staffer.label,
+            seen_compiled=compiled_hash or None,
         )
     except NewsletterError as exc:
         return page(request, staffer, w, slug, error=str(exc), status=409)
