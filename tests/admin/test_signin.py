@@ -277,6 +277,32 @@ def test_sign_in_form_from_another_site_is_refused(anonymous, admin_engine):
         assert answer.status_code == 403 and "set-cookie" not in answer.headers
 
 
+def test_session_less_forms_without_origin_or_sec_fetch_site_are_refused(
+    anonymous, admin_settings, admin_engine
+):
+    """A browser always sends Origin on a form POST: the sign-in and link forms, which have no
+    form token, refuse a POST with neither header (login CSRF from a client that omits both)."""
+    staff = staff_with_password(admin_engine)
+    assert staff.id is not None
+    token = links.create(admin_engine, staff.id, links.RESET)
+    forms = [
+        ("/admin/login", {"email": "editor@example.org", "password": PASSWORD}),
+        (f"/admin/link/{token}", {"password": PASSWORD + "2", "password_again": PASSWORD + "2"}),
+    ]
+    for url, data in forms:
+        answer = anonymous.post(url, data=data, follow_redirects=False)
+        assert answer.status_code == 403 and "set-cookie" not in answer.headers, url
+        assert "did not say which site it came from" in answer.text, url
+    assert not activity.entries(admin_engine, action="signin")
+    assert links.peek(admin_engine, token) is not None  # the link is not used up
+    # either header alone is enough, as a browser sends them
+    for headers in ({"Origin": admin_settings.base_url}, SAME_SITE):
+        answer = anonymous.post(
+            forms[0][0], data=forms[0][1], headers=headers, follow_redirects=False
+        )
+        assert answer.status_code == 303, headers
+
+
 def test_logout(as_role, admin_engine, admin_settings):
     client = as_role(Role.editor)
     answer = client.post("/admin/logout")

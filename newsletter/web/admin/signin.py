@@ -6,7 +6,8 @@ list). Their own protections:
 - sign-in answers "That email and password do not match" for an unknown address, a wrong
   password and a disabled account alike (``accounts.authenticate`` does the same work for
   each), and is throttled per address and per IP (``web/ratelimit.py``), counting failures;
-- a form posted from another site (``Origin``, ``Sec-Fetch-Site``) is refused;
+- a form posted from another site (``Origin``, ``Sec-Fetch-Site``), or with neither header
+  (no browser posts a form so), is refused;
 - signing in ends the session the browser had before (a new token each time);
 - a sign-in link that is used, expired or unknown gets one page that does not say which.
 """
@@ -28,7 +29,7 @@ from newsletter.web.admin.auth import (
     SIGN_IN,
     Staffer,
     check_csrf,
-    check_origin,
+    check_form_origin,
     clear_cookie,
     client_ip,
     cookie_name,
@@ -154,7 +155,7 @@ def login(
     password: Field = "",
     next_: Annotated[str, Form(alias="next")] = HOME,
 ) -> Response:
-    check_origin(request)
+    check_form_origin(request)
     web = web_state(request)
     target = safe_next(next_)
     key, ip = _account_key(email), client_ip(request)
@@ -235,7 +236,7 @@ def link_use(
     request: Request, token: str, password: Field = "", password_again: Field = ""
 ) -> Response:
     """Set the password (typed twice), use up the link, and sign in."""
-    check_origin(request)
+    check_form_origin(request)
     web = web_state(request)
     found = links.peek(web.engine, token)
     if found is None:
