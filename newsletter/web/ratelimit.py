@@ -7,9 +7,13 @@ Trade-off: each uvicorn worker process counts on its own, so with N workers a cl
 to N times the limit; a restart forgets the counts. For one organisation's signup form that is
 enough, and it needs no shared store.
 
-The sign-in throttle counts failures only, per staff address (any address typed, known or not,
-so the answer does not tell which exist) and per client IP: a correct password is refused too
-while either is exhausted, or guessing could go on at full speed.
+The sign-in throttle counts failures only, for any address typed (known or not, so the answer
+does not tell which exist), at three levels: per (address, client IP) pair, the hard limit
+(``signin_rate_limit``); per client IP (``signin_ip_rate_limit``); and per address from every IP,
+at ``ACCOUNT_CEILING`` times the pair's limit, so a guess spread over many IPs is still slowed.
+While any of them is used up, even a correct password is refused, or guessing could go on at full
+speed; but failures from one IP never block the same address from another IP below the ceiling,
+so nobody can lock a staff member out with a few wrong passwords.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 class RateLimit:
     """``hit(client)`` counts one request; returns 0 when allowed, else seconds to wait."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, *, times: int = 1) -> None:
+        """``spec``: ``N/[M] unit`` or ``off``; ``times`` multiplies N (the same window)."""
         found = RATE.fullmatch(spec.strip().lower())  # None: "off"
         self.enabled = found is not None
         count, period = (
-            (int(found.group(1)), int(found.group(2) or 1) * PERIODS[found.group(3)])
+            (int(found.group(1)) * times, int(found.group(2) or 1) * PERIODS[found.group(3)])
             if found
             else (1, 1)
         )
@@ -57,21 +62,33 @@ class RateLimit:
         self._window.clear(self._item, client)
 
 
-class SignInThrottle:
-    """Failed sign-ins per staff address (``signin_rate_limit``) and per IP
-    (``signin_ip_rate_limit``)."""
+ACCOUNT_CEILING = 10  # failures per address from every IP: this many times signin_rate_limit
 
-    def __init__(self, per_account: str, per_ip: str) -> None:
-        self.account, self.ip = RateLimit(per_account), RateLimit(per_ip)
+
+class SignInThrottle:
+    """Failed sign-ins per (address, IP) pair (``signin_rate_limit``), per IP
+    (``signin_ip_rate_limit``) and per address from every IP (``ACCOUNT_CEILING`` times
+    ``signin_rate_limit`` in the same window; ``off`` turns both off)."""
+
+    def __init__(self, per_pair: str, per_ip: str) -> None:
+        self.pair, self.ip = RateLimit(per_pair), RateLimit(per_ip)
+        self.account = RateLimit(per_pair, times=ACCOUNT_CEILING)
+
+    def _keys(self, account: str, ip: str) -> tuple[str, str, str]:
+        return f"pair:{ip} {account}", f"ip:{ip}", f"account:{account}"
 
     def wait(self, account: str, ip: str) -> int:
         """0 when a sign-in may be tried; else the seconds until one may."""
-        return max(self.account.wait(f"account:{account}"), self.ip.wait(f"ip:{ip}"))
+        pair, by_ip, by_account = self._keys(account, ip)
+        return max(self.pair.wait(pair), self.ip.wait(by_ip), self.account.wait(by_account))
 
     def failed(self, account: str, ip: str) -> None:
-        self.account.hit(f"account:{account}")
-        self.ip.hit(f"ip:{ip}")
+        pair, by_ip, by_account = self._keys(account, ip)
+        self.pair.hit(pair)
+        self.ip.hit(by_ip)
+        self.account.hit(by_account)
 
-    def succeeded(self, account: str) -> None:
-        """The account's count starts again (the IP's does not: one IP may try many)."""
-        self.account.clear(f"account:{account}")
+    def succeeded(self, account: str, ip: str) -> None:
+        """The pair's count starts again. The IP's does not (one IP may try many addresses),
+        nor the address's across IPs (a guess spread over many IPs goes on meanwhile)."""
+        self.pair.clear(self._keys(account, ip)[0])

@@ -5,7 +5,8 @@ These are the only /admin pages without the gate (tests/admin/test_route_walk.py
 list). Their own protections:
 - sign-in answers "That email and password do not match" for an unknown address, a wrong
   password and a disabled account alike (``accounts.authenticate`` does the same work for
-  each), and is throttled per address and per IP (``web/ratelimit.py``), counting failures;
+  each), and is throttled per (address, IP), per IP and, at a much higher ceiling, per address
+  from every IP (``web/ratelimit.py``), counting failures;
 - a form posted from another site (``Origin``, ``Sec-Fetch-Site``), or with neither header
   (no browser posts a form so), is refused;
 - signing in ends the session the browser had before (a new token each time);
@@ -174,7 +175,7 @@ def login(
             ip=ip,
         )
         return _login_page(request, next_=target, email=email[:320], error=NO_MATCH, status=401)
-    throttle(request).succeeded(key)
+    throttle(request).succeeded(key, ip)
     activity.record(web.engine, actor=staff.email, action="signin", staff_id=staff.id, ip=ip)
     return _signed_in(request, staff, target)
 
