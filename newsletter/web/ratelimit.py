@@ -1,4 +1,5 @@
-"""Rate limits: the per-IP signup limit and the staff sign-in throttle, each a moving window
+"""Rate limits: the per-IP signup limit, the staff sign-in throttle and the proof recipients per
+staff member, each a moving window
 (the ``limits`` library) held in this process's memory.
 
 A moving window counts the requests of the last period whatever the clock says, so a burst
@@ -43,13 +44,19 @@ class RateLimit:
         self._item = RateLimitItemPerSecond(count, period)
         self._window = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 
-    def hit(self, client: str) -> int:
+    def hit(self, client: str, cost: int = 1) -> int:
+        """Count ``cost`` requests at once (all or none)."""
         if not self.enabled:
             return 0
-        if self._window.hit(self._item, client):
+        if self._window.hit(self._item, client, cost=cost):
             return 0
         reset = self._window.get_window_stats(self._item, client).reset_time
         return max(1, math.ceil(reset - time.time()))
+
+    @property
+    def count(self) -> int:
+        """How many requests the window allows (0 when off)."""
+        return self._item.amount if self.enabled else 0
 
     def wait(self, client: str) -> int:
         """Seconds until ``client`` may try again without counting this look: 0 if now."""
@@ -60,6 +67,20 @@ class RateLimit:
 
     def clear(self, client: str) -> None:
         self._window.clear(self._item, client)
+
+
+PROOF_LIMIT = "50/hour"  # [TEST] proof recipients per staff member (docs/dashboard.md)
+
+
+class ProofLimit(RateLimit):
+    """Proof recipients per staff member (``PROOF_LIMIT``): ``take(staff_id, n)`` counts ``n``
+    recipients, all or none, and answers 0, or the seconds until that many may go."""
+
+    def __init__(self, spec: str = PROOF_LIMIT) -> None:
+        super().__init__(spec)
+
+    def take(self, staff_id: int, recipients: int) -> int:
+        return self.hit(f"staff:{staff_id}", cost=recipients)
 
 
 ACCOUNT_CEILING = 10  # failures per address from every IP: this many times signin_rate_limit
