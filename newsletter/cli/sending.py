@@ -66,7 +66,7 @@ def send(
     build = checked_build(settings, engine, issue)
     report_findings(build)
     if not test:
-        approval.require(settings, engine, build.issue.slug)
+        approval.require(settings, engine, build.issue.slug, compiled=build.compiled.content_hash)
     transport = make_transport(settings)
 
     def sender_with_bar(total: int) -> tuple[Sender, _Bar | None]:
@@ -235,8 +235,10 @@ def schedule(
     when = at if at.tzinfo else at.replace(tzinfo=settings.zone)
     now = utcnow()
     scheduler.schedulable(engine, slug, when, zone=settings.zone, now=now)  # not past, not sent
-    checked_build(settings, engine, issue)
-    approval.require(settings, engine, slug, doing="scheduled")
+    build = checked_build(settings, engine, issue)
+    approval.require(
+        settings, engine, slug, compiled=build.compiled.content_hash, doing="scheduled"
+    )
     scheduler.schedule(engine, slug, when, zone=settings.zone, now=now)
     line = f"{shown(slug)} is due {summary.local_time(when, settings.zone)}, in "
     line += summary.duration(when - now)

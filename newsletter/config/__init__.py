@@ -256,7 +256,11 @@ class Settings(BaseSettings):
         43200, ge=300, description="Seconds after sign-in at which a staff session ends anyway."
     )
     signin_rate_limit: str = Field(
-        "5/15 minutes", description="Failed sign-ins per staff address (N/[M] unit), or off."
+        "5/15 minutes",
+        description=(
+            "Failed sign-ins per staff address from one client IP (N/[M] unit), or off; "
+            "per address from every IP, 10 times as many."
+        ),
     )
     signin_ip_rate_limit: str = Field(
         "30/15 minutes", description="Failed sign-ins per client IP (N/[M] unit), or off."

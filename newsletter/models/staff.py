@@ -112,13 +112,17 @@ class IssueRevision(SQLModel, table=True):
 
 class Approval(SQLModel, table=True):
     """A publisher's approval of an issue's content (``content_hash``: the file without its
-    ``send_at``); any other content voids it. ``withdrawn_at``: taken back."""
+    ``send_at``) and of the email built from it (``compiled_hash``: ``CompiledIssue.content_hash``,
+    the ledger's hash of subject, preheader, HTML and text before personalisation); a change to
+    either voids it, and so does a missing ``compiled_hash`` (approvals older than migration
+    0009). ``withdrawn_at``: taken back."""
 
     __tablename__ = "approval"
 
     id: int | None = Field(default=None, primary_key=True)
     issue_slug: str = Field(max_length=200, index=True)
     content_hash: str = Field(max_length=64)
+    compiled_hash: str | None = Field(default=None, max_length=64)
     staff_id: int | None = Field(default=None, sa_column=_staff_fk(cascade=False))
     approver: str = Field(max_length=320)
     at: datetime = _utc_column()

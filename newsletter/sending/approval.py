@@ -1,10 +1,14 @@
-"""Approval: a publisher's yes to an issue's content, bound to its ``content_hash``.
+"""Approval: a publisher's yes to an issue's content, bound to two hashes.
 
-The hash is the issue file without its ``send_at`` (``issues/filetext.py``), so scheduling keeps
-an approval and any other change voids it. With ``require_approval = true`` every live send
-(``newsletter send``, ``send-due``, the dashboard) and every scheduling needs an approval of the
-file's current content (``require``), by a publisher who did not make the last edit; proofs never
-need one. Off (the default), approving is still possible and shown, but nothing waits for it.
+``content_hash`` is the issue file without its ``send_at`` (``issues/filetext.py``), so
+scheduling keeps an approval and any other change to the file voids it. ``compiled_hash`` is the
+email as built (``CompiledIssue.content_hash``, the very hash the send ledger keeps in
+``Send.content_hash``: subject, preheader, HTML and text before personalisation), so a synced post
+or a template that changes after approval voids it too; an approval without one (given before
+migration 0009) counts as void. With ``require_approval = true`` every live send (``newsletter
+send``, ``send-due``, the dashboard) and every scheduling needs an approval of both (``require``),
+by a publisher who did not make the last edit; proofs never need one. Off (the default),
+approving is still possible and shown, but nothing waits for it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from newsletter.models import Approval, IssueRevision, utcnow
 from newsletter.sending.summary import local_time
 
 EDITS = ("created", "saved", "restored")  # revisions that change what readers get
+EMAIL_CHANGED = "the email changed since it was approved (posts or template); approve it again"
+NO_EMAIL_HASH = "approved before approvals covered the email itself; approve it again"
 
 
 @dataclass(frozen=True)
@@ -69,15 +75,28 @@ def _newest(session: Session, slug: str) -> Approval | None:
     ).first()
 
 
-def current(engine: sa.Engine, slug: str, text: str, zone: ZoneInfo | None = None) -> Standing:
-    """The approval valid for ``text`` (the file as it is now), or None and why not."""
+def current(
+    engine: sa.Engine,
+    slug: str,
+    text: str,
+    zone: ZoneInfo | None = None,
+    compiled: str | None = None,
+) -> Standing:
+    """The approval valid for ``text`` (the file as it is now) and, when given, for the email
+    built from it (``compiled``: ``CompiledIssue.content_hash``), or None and why not."""
     with Session(engine, expire_on_commit=False) as session:
         newest = _newest(session, slug)
-    return standing(newest, content_hash(text), zone)
+    return standing(newest, content_hash(text), zone, compiled)
 
 
-def standing(newest: Approval | None, digest: str, zone: ZoneInfo | None = None) -> Standing:
-    """``current`` from an approval already read (the issues list reads them all at once)."""
+def standing(
+    newest: Approval | None,
+    digest: str,
+    zone: ZoneInfo | None = None,
+    compiled: str | None = None,
+) -> Standing:
+    """``current`` from an approval already read (the issues list reads them all at once and
+    builds none: it passes no ``compiled``, so only the file and the approval's age count)."""
     if newest is None:
         return Standing(None, "not approved yet")
     when = _when(newest.at, zone)
@@ -86,6 +105,10 @@ def standing(newest: Approval | None, digest: str, zone: ZoneInfo | None = None)
         return Standing(None, f"approval by {newest.approver} withdrawn {withdrawn}", newest)
     if newest.content_hash != digest:
         return Standing(None, f"changed since it was approved by {newest.approver} {when}", newest)
+    if newest.compiled_hash is None:
+        return Standing(None, NO_EMAIL_HASH, newest)
+    if compiled is not None and newest.compiled_hash != compiled:
+        return Standing(None, EMAIL_CHANGED, newest)
     return Standing(newest, "", newest)
 
 
@@ -101,11 +124,14 @@ def approve(
     *,
     staff_id: int | None,
     approver: str,
+    seen_compiled: str | None = None,
     now: datetime | None = None,
 ) -> Approval:
-    """Approve the content whose hash the approver saw (``seen_hash``). SendError when the file
-    changed since, when it fails its pre-send checks, or, with ``require_approval``, when the
-    approver made the last edit (someone else must look at it)."""
+    """Approve the content whose hash the approver saw (``seen_hash``) and the email built from
+    it now (its hash is recorded; ``seen_compiled``, when given, must be the one the approver
+    saw). SendError when the file or the email changed since, when it fails its pre-send checks,
+    or, with ``require_approval``, when the approver made the last edit (someone else must look
+    at it)."""
     text = file_text(settings, slug)
     digest = content_hash(text)
     if seen_hash != digest:
@@ -120,12 +146,20 @@ def approve(
                 f"you made the last edit of {slug} ({local_time(edit.at, settings.zone)}): "
                 "another publisher must approve it"
             )
-    errors = [f.message for f in build_issue(settings, engine, slug).findings if f.level == "error"]
+    build = build_issue(settings, engine, slug)
+    errors = [f.message for f in build.findings if f.level == "error"]
     if errors:  # as sender.checked_build, which needs this module (no import cycle)
         raise CheckFailed(f"{slug} fails its pre-send checks: " + "; ".join(errors))
+    compiled = build.compiled.content_hash  # = sender.content_of(...).content_hash, the ledger's
+    if seen_compiled is not None and seen_compiled != compiled:
+        raise SendError(
+            f"the email of {slug} has changed since you opened it (posts or template): reload "
+            "the page and look again before approving"
+        )
     row = Approval(
         issue_slug=slug,
         content_hash=digest,
+        compiled_hash=compiled,
         staff_id=staff_id,
         approver=approver,
         at=now or utcnow(),
@@ -148,11 +182,17 @@ def withdraw(engine: sa.Engine, slug: str, *, now: datetime | None = None) -> in
     return int(result.rowcount)
 
 
-def require(settings: Settings, engine: sa.Engine, slug: str, *, doing: str = "sent") -> None:
-    """With ``require_approval``: SendError unless the file's current content is approved."""
+def require(
+    settings: Settings, engine: sa.Engine, slug: str, *, compiled: str, doing: str = "sent"
+) -> None:
+    """With ``require_approval``: SendError unless the file's current content and the email
+    about to go out (``compiled``: ``CompiledIssue.content_hash`` of the build being sent or
+    scheduled) are the ones approved."""
     if not settings.require_approval:
         return
-    found = current(engine, slug, file_text(settings, slug), settings.zone)
+    found = current(engine, slug, file_text(settings, slug), settings.zone, compiled)
+    if found.why_not in (EMAIL_CHANGED, NO_EMAIL_HASH):
+        raise SendError(f"{slug} cannot be {doing}: {found.why_not}")
     if found.approval is None:
         raise SendError(
             f"{slug} cannot be {doing} ({found.why_not}): require_approval is on, so a publisher "

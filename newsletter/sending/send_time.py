@@ -107,8 +107,10 @@ def schedule(
     now = now or utcnow()
     zone = zone_of(settings, slug)
     scheduler.schedulable(engine, slug, at, zone=zone, now=now)
-    checked_build(settings, engine, slug)
-    approval.require(settings, engine, slug, doing="scheduled")
+    build = checked_build(settings, engine, slug)
+    approval.require(
+        settings, engine, slug, compiled=build.compiled.content_hash, doing="scheduled"
+    )
     _write(settings, engine, slug, at.astimezone(zone), author=author, staff_id=staff_id)
     return at
 
@@ -149,7 +151,7 @@ def send_now(
             f"{slug} was already sent (send {existing.id}): an issue goes to the list once"
         )
     build = checked_build(settings, engine, slug)
-    approval.require(settings, engine, slug)
+    approval.require(settings, engine, slug, compiled=build.compiled.content_hash)
     path = resolve_path(slug, settings.issues_dir)
     due = scheduled_send_at(path, settings.zone)
     if due is None or due > now:

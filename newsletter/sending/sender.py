@@ -331,7 +331,7 @@ def send_issue(
     """
     check_live_links(settings)
     build = checked_build(settings, engine, ref)
-    approval.require(settings, engine, build.issue.slug)
+    approval.require(settings, engine, build.issue.slug, compiled=build.compiled.content_hash)
     tokens = Tokens.from_settings(settings)
     sender = Sender(engine, transport, tokens, options or SendOptions.from_settings(settings))
     send = sender.start_live(build.compiled)

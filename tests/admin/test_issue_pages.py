@@ -19,6 +19,7 @@ from newsletter.sending import scheduler
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
 from newsletter.transports.outbox import OutboxTransport
+from newsletter.web.ratelimit import PROOF_LIMIT
 from tests.admin.conftest import StaffClient
 from tests.subscribers.conftest import Outbox
 
@@ -103,6 +104,25 @@ def test_a_proof_goes_to_the_signed_in_person_with_test_in_its_subject(
     answer = editor.post(f"/admin/issues/{SLUG}/proofs", {"addresses": too_many})
     assert answer.status_code == 400 and "at most 10 addresses" in answer.text
     assert _actions(admin_engine) == ["proof", "proof"]
+
+
+def test_proofs_are_limited_per_staff_member_and_hour(
+    as_role: Callable[[Role], StaffClient], admin_settings: Settings, admin_engine: sa.Engine
+) -> None:
+    assert PROOF_LIMIT == "50/hour"
+    editor, publisher = as_role(Role.editor), as_role(Role.publisher)
+    url = f"/admin/issues/{SLUG}/proofs"
+    for n in range(5):  # 5 x 10 = 50 recipients: the limit, reached
+        ten = ", ".join(f"p{n}-{i}@example.com" for i in range(10))
+        assert editor.post(url, {"addresses": ten}).status_code == 303
+    refused = editor.post(url)  # even one more, to oneself
+    assert refused.status_code == 429
+    assert "proofs go to at most 50 recipients an hour per person" in refused.text
+    assert "try again in 60 minutes" in refused.text
+    assert len(Outbox(admin_settings.outbox_dir).messages()) == 50
+    assert publisher.post(url).status_code == 303  # counted per person
+    assert len(Outbox(admin_settings.outbox_dir).messages()) == 51
+    assert _actions(admin_engine) == ["proof"] * 6
 
 
 def test_approval_by_another_publisher_then_a_change_voids_it(

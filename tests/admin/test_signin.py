@@ -18,6 +18,7 @@ from newsletter.transports.outbox import OutboxTransport
 from newsletter.web import create_app
 from newsletter.web.admin.auth import cookie_name, lifetimes
 from newsletter.web.admin.signin import NO_MATCH, safe_next
+from newsletter.web.ratelimit import ACCOUNT_CEILING
 from tests.admin.conftest import add_staff, sign_in
 
 PASSWORD = "plum-orbit-lantern-47"
@@ -111,25 +112,63 @@ def test_next_is_only_a_local_admin_path(target):
     assert safe_next("/admin/issues/2016-q3?tab=send") == "/admin/issues/2016-q3?tab=send"
 
 
-def test_failures_are_throttled_per_account(monkeypatch, admin_engine):
+def _from(app: FastAPI, settings: Settings, ip: str) -> TestClient:
+    return TestClient(app, base_url=settings.base_url, client=(ip, 5000))
+
+
+def test_failures_are_throttled_per_address_and_ip(monkeypatch, admin_engine):
     app, settings = app_with(
         monkeypatch, admin_engine, signin_rate_limit="3/15 minutes", signin_ip_rate_limit="off"
     )
     staff_with_password(admin_engine, email="ann@example.org")
     staff_with_password(admin_engine, email="bo@example.org")
-    client = TestClient(app, base_url=settings.base_url)
+    guesser, office = _from(app, settings, "192.0.2.66"), _from(app, settings, "198.51.100.7")
     for _ in range(3):
-        assert (
-            post_login(client, settings, "ann@example.org", "wrong-password-1").status_code == 401
-        )
-    refused = post_login(client, settings, "ANN@example.org", PASSWORD)  # even the right one
+        answer = post_login(guesser, settings, "ann@example.org", "wrong-password-1")
+        assert answer.status_code == 401
+    refused = post_login(guesser, settings, "ANN@example.org", PASSWORD)  # even the right one
     assert refused.status_code == 429 and "set-cookie" not in refused.headers
     assert 1 <= int(refused.headers["retry-after"]) <= 900
     assert "Too many failed sign-ins" in refused.text and "try again in 15 minutes" in refused.text
-    assert post_login(client, settings, "bo@example.org", PASSWORD).status_code == 303
+    assert post_login(guesser, settings, "bo@example.org", PASSWORD).status_code == 303
+    # the guesser did not lock Ann out: from her own IP her password works
+    assert post_login(office, settings, "ann@example.org", PASSWORD).status_code == 303
     for _ in range(3):  # an unknown address is throttled the same: its existence does not show
-        post_login(client, settings, "nobody@example.org", "wrong-password-1")
-    assert post_login(client, settings, "nobody@example.org", PASSWORD).status_code == 429
+        post_login(guesser, settings, "nobody@example.org", "wrong-password-1")
+    unknown = post_login(guesser, settings, "nobody@example.org", PASSWORD)
+    assert unknown.status_code == 429
+    assert unknown.text.replace("nobody", "ann") == refused.text.replace("nobody", "ann")
+    assert post_login(office, settings, "nobody@example.org", "x").status_code == 401
+
+
+def test_failures_from_many_ips_meet_a_ceiling_per_address(monkeypatch, admin_engine):
+    """A guess spread over many IPs is slowed: ACCOUNT_CEILING times signin_rate_limit per
+    address from every IP together (here 2 x 10 = 20), a success from one IP does not reset it."""
+    app, settings = app_with(
+        monkeypatch, admin_engine, signin_rate_limit="2/15 minutes", signin_ip_rate_limit="off"
+    )
+    assert ACCOUNT_CEILING == 10
+    staff_with_password(admin_engine, email="ann@example.org")
+    for n in range(9):  # 18 failures, 2 from each of 9 IPs: each pair is used up
+        for _ in range(2):
+            client = _from(app, settings, f"203.0.113.{n}")
+            assert post_login(client, settings, "ann@example.org", "wrong-1").status_code == 401
+        assert post_login(client, settings, "ann@example.org", PASSWORD).status_code == 429
+    home = _from(app, settings, "198.51.100.7")
+    assert post_login(home, settings, "ann@example.org", PASSWORD).status_code == 303
+    last = _from(app, settings, "203.0.113.99")
+    for _ in range(2):  # 20: the ceiling
+        assert post_login(last, settings, "ann@example.org", "wrong-1").status_code == 401
+    for ip in ("198.51.100.7", "198.51.100.8"):
+        refused = post_login(_from(app, settings, ip), settings, "ann@example.org", PASSWORD)
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+    # an unknown address meets the same ceiling
+    for n in range(10):
+        for _ in range(2):
+            client = _from(app, settings, f"203.0.113.{n}")
+            assert post_login(client, settings, "no@example.org", "wrong-1").status_code == 401
+    fresh = _from(app, settings, "198.51.100.9")
+    assert post_login(fresh, settings, "no@example.org", "wrong-1").status_code == 429
 
 
 def test_failures_are_throttled_per_ip(monkeypatch, admin_engine):
@@ -275,6 +314,32 @@ def test_sign_in_form_from_another_site_is_refused(anonymous, admin_engine):
             follow_redirects=False,
         )
         assert answer.status_code == 403 and "set-cookie" not in answer.headers
+
+
+def test_session_less_forms_without_origin_or_sec_fetch_site_are_refused(
+    anonymous, admin_settings, admin_engine
+):
+    """A browser always sends Origin on a form POST: the sign-in and link forms, which have no
+    form token, refuse a POST with neither header (login CSRF from a client that omits both)."""
+    staff = staff_with_password(admin_engine)
+    assert staff.id is not None
+    token = links.create(admin_engine, staff.id, links.RESET)
+    forms = [
+        ("/admin/login", {"email": "editor@example.org", "password": PASSWORD}),
+        (f"/admin/link/{token}", {"password": PASSWORD + "2", "password_again": PASSWORD + "2"}),
+    ]
+    for url, data in forms:
+        answer = anonymous.post(url, data=data, follow_redirects=False)
+        assert answer.status_code == 403 and "set-cookie" not in answer.headers, url
+        assert "did not say which site it came from" in answer.text, url
+    assert not activity.entries(admin_engine, action="signin")
+    assert links.peek(admin_engine, token) is not None  # the link is not used up
+    # either header alone is enough, as a browser sends them
+    for headers in ({"Origin": admin_settings.base_url}, SAME_SITE):
+        answer = anonymous.post(
+            forms[0][0], data=forms[0][1], headers=headers, follow_redirects=False
+        )
+        assert answer.status_code == 303, headers
 
 
 def test_logout(as_role, admin_engine, admin_settings):

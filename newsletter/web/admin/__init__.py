@@ -23,7 +23,7 @@ from newsletter.web.admin import (
     signin,
     workflow,
 )
-from newsletter.web.ratelimit import SignInThrottle
+from newsletter.web.ratelimit import ProofLimit, SignInThrottle
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # next-quarter (editor) is declared before the /admin/issues/{slug} routes it would match
@@ -45,6 +45,7 @@ def install(app: FastAPI) -> None:
     app.state.signin_throttle = SignInThrottle(
         settings.signin_rate_limit, settings.signin_ip_rate_limit
     )
+    app.state.proof_limit = ProofLimit()
     for router in ROUTERS:
         app.include_router(router)
     render.install(app)

@@ -5,8 +5,10 @@ These are the only /admin pages without the gate (tests/admin/test_route_walk.py
 list). Their own protections:
 - sign-in answers "That email and password do not match" for an unknown address, a wrong
   password and a disabled account alike (``accounts.authenticate`` does the same work for
-  each), and is throttled per address and per IP (``web/ratelimit.py``), counting failures;
-- a form posted from another site (``Origin``, ``Sec-Fetch-Site``) is refused;
+  each), and is throttled per (address, IP), per IP and, at a much higher ceiling, per address
+  from every IP (``web/ratelimit.py``), counting failures;
+- a form posted from another site (``Origin``, ``Sec-Fetch-Site``), or with neither header
+  (no browser posts a form so), is refused;
 - signing in ends the session the browser had before (a new token each time);
 - a sign-in link that is used, expired or unknown gets one page that does not say which.
 """
@@ -28,7 +30,7 @@ from newsletter.web.admin.auth import (
     SIGN_IN,
     Staffer,
     check_csrf,
-    check_origin,
+    check_form_origin,
     clear_cookie,
     client_ip,
     cookie_name,
@@ -154,7 +156,7 @@ def login(
     password: Field = "",
     next_: Annotated[str, Form(alias="next")] = HOME,
 ) -> Response:
-    check_origin(request)
+    check_form_origin(request)
     web = web_state(request)
     target = safe_next(next_)
     key, ip = _account_key(email), client_ip(request)
@@ -173,7 +175,7 @@ def login(
             ip=ip,
         )
         return _login_page(request, next_=target, email=email[:320], error=NO_MATCH, status=401)
-    throttle(request).succeeded(key)
+    throttle(request).succeeded(key, ip)
     activity.record(web.engine, actor=staff.email, action="signin", staff_id=staff.id, ip=ip)
     return _signed_in(request, staff, target)
 
@@ -235,7 +237,7 @@ def link_use(
     request: Request, token: str, password: Field = "", password_again: Field = ""
 ) -> Response:
     """Set the password (typed twice), use up the link, and sign in."""
-    check_origin(request)
+    check_form_origin(request)
     web = web_state(request)
     found = links.peek(web.engine, token)
     if found is None:

@@ -6,6 +6,8 @@ the one-line error), and goes in the activity log.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -26,6 +28,7 @@ from newsletter.web.admin.auth import Editor, Publisher, Reader, Staffer
 from newsletter.web.admin.issues import issue_path, when
 from newsletter.web.admin.render import render
 from newsletter.web.deps import Web, WebState
+from newsletter.web.ratelimit import ProofLimit
 
 router = APIRouter()
 MAX_PROOFS = 10
@@ -86,11 +89,19 @@ def page(
 ) -> HTMLResponse:
     issue_path(w.settings, slug)
     [found] = states.issue_states(w.settings, w.engine, only=slug)
-    findings, build_error = [], ""
+    findings, build_error, compiled = [], "", ""
     try:
-        findings = build_issue(w.settings, w.engine, slug).findings
+        build = build_issue(w.settings, w.engine, slug)
+        findings, compiled = build.findings, build.compiled.content_hash
     except NewsletterError as exc:
         build_error = str(exc)
+    if compiled and found.standing.last is not None:  # void when the email changed since
+        standing = approval.standing(
+            found.standing.last, found.content_hash, w.settings.zone, compiled
+        )
+        if standing.approved != found.standing.approved:
+            state = states.State.draft if found.state == states.State.approved else found.state
+            found = dataclasses.replace(found, standing=standing, state=state)
     zone = send_time.zone_of(w.settings, slug)
     now = utcnow()
     suggested = found.send_at or (now + timedelta(days=1)).astimezone(zone).replace(
@@ -107,6 +118,7 @@ def page(
         slug=slug,
         tab="send",
         r=found,
+        compiled_hash=compiled,
         error=error,
         done=done,
         findings=findings,
@@ -154,6 +166,7 @@ def approve(
     w: WebState,
     slug: str,
     content_hash: Annotated[str, Form()] = "",
+    compiled_hash: Annotated[str, Form()] = "",
 ) -> Response:
     issue_path(w.settings, slug)
     try:
@@ -164,6 +177,7 @@ def approve(
             content_hash,
             staff_id=staffer.id,
             approver=staffer.label,
+            seen_compiled=compiled_hash or None,
         )
     except NewsletterError as exc:
         return page(request, staffer, w, slug, error=str(exc), status=409)
@@ -182,6 +196,22 @@ def withdraw(request: Request, staffer: Publisher, w: WebState, slug: str) -> Re
 ADDRESS_SPLIT = re.compile(r"[\s,;]+")
 
 
+def _proof_limit(request: Request) -> ProofLimit:
+    found: ProofLimit = request.app.state.proof_limit
+    return found
+
+
+def _too_many(request: Request, seconds: int) -> str:
+    """The one line for a proof over the limit: the limit, and when it may go."""
+    minutes = max(1, math.ceil(seconds / 60))
+    at = (utcnow() + timedelta(seconds=seconds)).strftime("%H:%M UTC")
+    return (
+        f"proofs go to at most {_proof_limit(request).count} recipients an hour per person, "
+        f"and this one would pass it: try again in {minutes} minute"
+        f"{'' if minutes == 1 else 's'} (at {at}), or send it to fewer addresses"
+    )
+
+
 @router.post("/admin/issues/{slug}/proofs")
 def proof(
     request: Request,
@@ -190,7 +220,8 @@ def proof(
     slug: str,
     addresses: Annotated[str, Form()] = "",
 ) -> Response:
-    """A [TEST] proof to the signed-in person, or to up to ten typed addresses."""
+    """A [TEST] proof to the signed-in person, or to up to ten typed addresses; at most
+    ``PROOF_LIMIT`` recipients an hour per staff member (429 beyond)."""
     issue_path(w.settings, slug)
     to = [a for a in ADDRESS_SPLIT.split(addresses[:4000]) if a] or [staffer.email]
     if len(to) > MAX_PROOFS:
@@ -198,6 +229,9 @@ def proof(
         return page(request, staffer, w, slug, error=error, status=400)
     try:
         build = checked_build(w.settings, w.engine, slug)
+        wait = _proof_limit(request).take(staffer.id, len(to))
+        if wait:
+            return page(request, staffer, w, slug, error=_too_many(request, wait), status=429)
         options = SendOptions.from_settings(w.settings, started_by=staffer.label)
         tokens = Tokens.from_settings(w.settings)
         sender = Sender(w.engine, request.app.state.transport, tokens, options)
