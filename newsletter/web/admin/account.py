@@ -8,7 +8,7 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from newsletter.staff import activity, sessions
+from newsletter.staff import sessions
 from newsletter.web.admin.auth import SIGN_IN, Reader, clear_cookie, lifetimes
 from newsletter.web.admin.render import render, when
 from newsletter.web.deps import web_state
@@ -69,13 +69,8 @@ def account(request: Request, staffer: Reader) -> Response:
 def sign_out_others(request: Request, staffer: Reader) -> Response:
     web = web_state(request)
     ended = sessions.revoke_all(web.engine, staffer.id, keep=staffer.session_id)
-    activity.record(
-        web.engine,
-        actor=staffer.email,
-        action="signout_others",
-        detail=f"{ended} session{'' if ended == 1 else 's'} ended",
-        staff_id=staffer.id,
-        ip=staffer.ip,
+    staffer.log(
+        web.engine, "signout_others", detail=f"{ended} session{'' if ended == 1 else 's'} ended"
     )
     return RedirectResponse(f"{ACCOUNT}?done=others", status_code=303)
 
@@ -84,13 +79,8 @@ def sign_out_others(request: Request, staffer: Reader) -> Response:
 def sign_out_everywhere(request: Request, staffer: Reader) -> Response:
     web = web_state(request)
     ended = sessions.revoke_all(web.engine, staffer.id)
-    activity.record(
-        web.engine,
-        actor=staffer.email,
-        action="signout_everywhere",
-        detail=f"{ended} session{'' if ended == 1 else 's'} ended",
-        staff_id=staffer.id,
-        ip=staffer.ip,
+    staffer.log(
+        web.engine, "signout_everywhere", detail=f"{ended} session{'' if ended == 1 else 's'} ended"
     )
     response = RedirectResponse(f"{SIGN_IN}?signed_out=1", status_code=303)
     clear_cookie(response, web.settings)
@@ -105,13 +95,7 @@ def end_one(request: Request, staffer: Reader, session_id: int) -> Response:
     if session_id not in mine:
         return RedirectResponse(ACCOUNT, status_code=303)
     sessions.revoke(web.engine, session_id)
-    activity.record(
-        web.engine,
-        actor=staffer.email,
-        action="session_ended" if session_id != staffer.session_id else "signout",
-        staff_id=staffer.id,
-        ip=staffer.ip,
-    )
+    staffer.log(web.engine, "session_ended" if session_id != staffer.session_id else "signout")
     if session_id == staffer.session_id:
         response = RedirectResponse(f"{SIGN_IN}?signed_out=1", status_code=303)
         clear_cookie(response, web.settings)

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
+import sqlalchemy as sa
 from fastapi import Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Settings
 from newsletter.models import Role
-from newsletter.staff import sessions
+from newsletter.staff import activity, sessions
 from newsletter.staff.roles import Permission, can
 from newsletter.web.deps import web_state
 
@@ -56,6 +57,18 @@ class Staffer:
     def label(self) -> str:
         """How the activity log and revisions name them."""
         return self.email
+
+    def log(self, engine: sa.Engine, action: str, subject: str = "", detail: str = "") -> None:
+        """One activity log entry for something this person did, from where they did it."""
+        activity.record(
+            engine,
+            actor=self.label,
+            action=action,
+            subject=subject,
+            detail=detail,
+            staff_id=self.id,
+            ip=self.ip,
+        )
 
 
 class Denied(Exception):

@@ -23,7 +23,6 @@ from newsletter.models import utcnow
 from newsletter.sending.ledger import live_send
 from newsletter.sending.scheduler import due_times
 from newsletter.sending.summary import local_time
-from newsletter.staff import activity
 from newsletter.staff.roles import Permission
 from newsletter.web.admin.auth import Staffer
 from newsletter.web.admin.render import render
@@ -39,19 +38,6 @@ def saved_notice(request: Request, done: str) -> str:
         return ""
     kept = request.query_params.get("kept") == "send_at"
     return f"{done} {KEPT_SEND_AT}" if kept else done
-
-
-def log_activity(web: Web, staffer: Staffer, action: str, subject: str, detail: str = "") -> None:
-    """One activity log row for an editor action."""
-    activity.record(
-        web.engine,
-        actor=staffer.label,
-        action=action,
-        subject=subject,
-        detail=detail,
-        staff_id=staffer.id,
-        ip=staffer.ip,
-    )
 
 
 def known_slug(web: Web, slug: str) -> str:

@@ -29,7 +29,6 @@ from newsletter.web.admin.editing_state import (
     hash_of,
     known_slug,
     lock_reason,
-    log_activity,
     newer_draft,
     saved_notice,
 )
@@ -49,7 +48,7 @@ def next_quarter(request: Request, w: WebState, staffer: Editor) -> Response:
         return render(
             request, staffer, "message.html", status=409, title="Not started", text=exc.message
         )
-    log_activity(w, staffer, "create", created.slug, "started the next quarter")
+    staffer.log(w.engine, "create", created.slug, "started the next quarter")
     return RedirectResponse(f"/admin/issues/{created.slug}", status_code=303)
 
 
@@ -119,7 +118,7 @@ async def submit(request: Request, w: WebState, staffer: Editor, slug: str) -> R
     if isinstance(outcome, Conflict):
         return conflict_page(request, w, staffer, slug, outcome)
     if outcome.revision is not None:
-        log_activity(w, staffer, "save", slug, f"revision {outcome.revision.id}")
+        staffer.log(w.engine, "save", slug, f"revision {outcome.revision.id}")
     kept = "&kept=send_at" if outcome.kept_send_at else ""
     return RedirectResponse(f"/admin/issues/{slug}?saved=1{kept}", status_code=303)
 

@@ -21,7 +21,6 @@ from newsletter.web.admin.editing_state import (
     hash_of,
     known_slug,
     lock_reason,
-    log_activity,
     saved_notice,
 )
 from newsletter.web.admin.editor import conflict_page
@@ -123,6 +122,6 @@ async def restore(
         return render(request, staffer, "message.html", status=422, title="Not restored", text=text)
     if isinstance(outcome, Conflict):
         return conflict_page(request, w, staffer, slug, outcome)
-    log_activity(w, staffer, "restore", slug, f"revision {revision_id}")
+    staffer.log(w.engine, "restore", slug, f"revision {revision_id}")
     kept = "&kept=send_at" if outcome.kept_send_at else ""
     return RedirectResponse(f"/admin/issues/{slug}/history?restored=1{kept}", status_code=303)

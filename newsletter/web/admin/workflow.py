@@ -21,7 +21,6 @@ from newsletter.issues.build import build_issue
 from newsletter.models import SendKind, delivery_table, send_table, utcnow
 from newsletter.sending import approval, send_time, states, stopping
 from newsletter.sending.sender import Sender, SendOptions, checked_build
-from newsletter.staff.activity import record as record_activity
 from newsletter.staff.roles import Permission
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.admin.auth import Editor, Publisher, Reader, Staffer
@@ -42,18 +41,6 @@ DONE = {  # ?done=... after a POST: fixed words, nothing from the request is ech
     "queued": "The send is ready: cron's send-due starts it on its next run.",
     "stopping": "Stop requested: the send stops after the batch in flight.",
 }
-
-
-def _log(w: Web, staffer: Staffer, action: str, slug: str, detail: str = "") -> None:
-    record_activity(
-        w.engine,
-        actor=staffer.label,
-        action=action,
-        subject=slug,
-        detail=detail,
-        staff_id=staffer.id,
-        ip=staffer.ip,
-    )
 
 
 def _back(slug: str, done: str) -> RedirectResponse:
@@ -181,7 +168,7 @@ def approve(
         )
     except NewsletterError as exc:
         return page(request, staffer, w, slug, error=str(exc), status=409)
-    _log(w, staffer, "approve", slug, f"content {content_hash[:12]}")
+    staffer.log(w.engine, "approve", slug, f"content {content_hash[:12]}")
     return _back(slug, "approved")
 
 
@@ -189,7 +176,7 @@ def approve(
 def withdraw(request: Request, staffer: Publisher, w: WebState, slug: str) -> Response:
     issue_path(w.settings, slug)
     if approval.withdraw(w.engine, slug):
-        _log(w, staffer, "withdraw", slug)
+        staffer.log(w.engine, "withdraw", slug)
     return _back(slug, "withdrawn")
 
 
@@ -238,7 +225,7 @@ def proof(
         sender.run(sender.start_test(build.compiled, to))
     except NewsletterError as exc:
         return page(request, staffer, w, slug, error=str(exc), status=409)
-    _log(w, staffer, "proof", slug, f"to {len(to)} address{'es' if len(to) > 1 else ''}")
+    staffer.log(w.engine, "proof", slug, f"to {len(to)} address{'es' if len(to) > 1 else ''}")
     return _back(slug, "proof")
 
 
@@ -254,7 +241,7 @@ def schedule(
         )
     except NewsletterError as exc:
         return page(request, staffer, w, slug, error=str(exc), status=409)
-    _log(w, staffer, "schedule", slug, f"send_at {when_at.isoformat(timespec='minutes')}")
+    staffer.log(w.engine, "schedule", slug, f"send_at {when_at.isoformat(timespec='minutes')}")
     return _back(slug, "scheduled")
 
 
@@ -268,7 +255,7 @@ def unschedule(request: Request, staffer: Publisher, w: WebState, slug: str) -> 
     except NewsletterError as exc:
         return page(request, staffer, w, slug, error=str(exc), status=409)
     if changed:
-        _log(w, staffer, "unschedule", slug)
+        staffer.log(w.engine, "unschedule", slug)
     return _back(slug, "unscheduled")
 
 
@@ -291,7 +278,7 @@ def send_now(
         )
     except NewsletterError as exc:
         return page(request, staffer, w, slug, error=str(exc), status=409)
-    _log(w, staffer, "send", slug, f"send {send.id} to {send.audience} recipients")
+    staffer.log(w.engine, "send", slug, f"send {send.id} to {send.audience} recipients")
     woken = request.app.state.due_sender.wake()
     return _back(slug, "started" if woken else "queued")
 
@@ -303,5 +290,5 @@ def stop(request: Request, staffer: Publisher, w: WebState, slug: str) -> Respon
     if send is None:
         error = f"{slug} has no send under way to stop"
         return page(request, staffer, w, slug, error=error, status=409)
-    _log(w, staffer, "stop", slug, f"send {send.id}")
+    staffer.log(w.engine, "stop", slug, f"send {send.id}")
     return _back(slug, "stopping")
