@@ -66,7 +66,8 @@ def _minute(connection: sa.Connection, column: sa.ColumnElement[datetime]) -> sa
     grouping key on both backends (SQLite stores the time as text already)."""
     if connection.dialect.name == "sqlite":
         return sa.func.substr(column, 1, 16)
-    return sa.func.to_char(column.op("AT TIME ZONE")("UTC"), "YYYY-MM-DD HH24:MI")
+    utc = sa.func.timezone(sa.literal("UTC", sa.String), column)  # a timestamp without zone
+    return sa.func.to_char(utc, sa.literal("YYYY-MM-DD HH24:MI", sa.String))
 
 
 def chart(engine: sa.Engine, send_id: int) -> Chart:
