@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from newsletter.models import Role, Send, SendKind, SendStatus
 from newsletter.staff import accounts
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
-from tests.admin.live import serving
-from tests.subscribers.conftest import BROWSER_MARKS, CHROMIUM, Outbox
+from tests.live import serving
+from tests.subscribers.conftest import BROWSER_MARKS, Outbox
 
 pytestmark = BROWSER_MARKS
 PASSWORD = {
@@ -43,19 +42,6 @@ POSTS = {  # three posts of the first quarter of 2017, for the new issue to pick
     "updates-q1": ("updates", "Regional meeting on safe migration", "2017-02-14"),
     "events-q1": ("events", "Training for border officials in March", "2017-03-02"),
 }
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
 
 
 class Axe:
@@ -127,7 +113,7 @@ def test_from_a_new_quarter_to_a_sent_issue_in_the_browser(
     admin_settings: Settings,
     admin_engine: sa.Engine,
     monkeypatch: pytest.MonkeyPatch,
-    chromium: Any,
+    browser: Any,
 ) -> None:
     _write_posts(admin_settings.content_dir)
     sync_markdown(admin_settings, admin_engine)
@@ -149,7 +135,7 @@ def test_from_a_new_quarter_to_a_sent_issue_in_the_browser(
         return Settings()
 
     with serving(settings_for, admin_engine) as (base, settings):
-        page = _sign_in(chromium, base, "officer@example.org", axe)
+        page = _sign_in(browser, base, "officer@example.org", axe)
         axe.check(page)
         shoot(page, "issues")
 
@@ -194,7 +180,7 @@ def test_from_a_new_quarter_to_a_sent_issue_in_the_browser(
         # approval: not by the person who made the last edit; then by another publisher
         page.get_by_role("button", name="Approve this version").click()
         page.get_by_text(re.compile("made the last edit|last change")).first.wait_for()
-        boss = _sign_in(chromium, base, "boss@example.org", axe)
+        boss = _sign_in(browser, base, "boss@example.org", axe)
         boss.goto(f"{base}/admin/issues/2017-q1/send")
         boss.get_by_role("button", name="Approve this version").click()
         boss.get_by_text(re.compile("Approved by boss@example.org")).first.wait_for()

@@ -19,7 +19,7 @@ from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.store import ConsentInfo
 from newsletter.web.admin.auth import cookie_name, lifetimes
 from tests.admin.conftest import add_staff
-from tests.admin.live import serving
+from tests.live import serving
 from tests.subscribers.conftest import Outbox
 
 

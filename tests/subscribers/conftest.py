@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -26,7 +21,7 @@ from newsletter.config import Settings
 from newsletter.models import Subscriber
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web import create_app
-from newsletter.web.server import uvicorn_config
+from tests.live import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_MARKS = [
@@ -105,46 +100,11 @@ def status_of(engine: sa.Engine, address: str) -> str | None:
         return None if found is None else str(found.status)
 
 
-@contextmanager
 def live_server(
     settings_for: Callable[[str], Settings], engine: sa.Engine
-) -> Iterator[tuple[str, Settings]]:
-    """A real uvicorn on 127.0.0.1 and a free port; yields (base URL, the app's settings).
-
-    ``settings_for(base_url)`` builds the Settings once the port is known, so the links in
-    the emails point at this very server.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = settings_for(base)
-    config = uvicorn_config(make_app(settings, engine), host="127.0.0.1", port=0)
-    config.log_level, config.lifespan = "warning", "off"  # as `newsletter serve`, but quiet
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield base, settings
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Debian's headless Chromium, driven by Playwright (never `playwright install`)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+) -> AbstractContextManager[tuple[str, Settings]]:
+    """A real uvicorn on 127.0.0.1 and a free port, as `newsletter serve` but without the
+    app's lifespan (no in-server scheduler); yields (base URL, the app's settings).
+    ``settings_for(base_url)`` builds the Settings once the port is known, so the links in the
+    emails point at this very server."""
+    return serving(settings_for, engine, lifespan=False)

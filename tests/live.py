@@ -1,5 +1,5 @@
-"""``newsletter serve`` as it runs, for tests: uvicorn on a free loopback port with the app's
-lifespan (the in-server scheduler) on."""
+"""``newsletter serve`` as it runs, for tests: uvicorn on a free loopback port, with the app's
+lifespan (the in-server scheduler) on, or off for the public pages' tests."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from newsletter.web.server import uvicorn_config
 
 @contextmanager
 def serving(
-    settings_for: Callable[[str], Settings], engine: sa.Engine
+    settings_for: Callable[[str], Settings], engine: sa.Engine, *, lifespan: bool = True
 ) -> Iterator[tuple[str, Settings]]:
     """Yields (base URL, the app's settings); ``settings_for(base)`` builds the settings once
     the port is known, so ``base_url`` (links, the CSRF origin) is this very server."""
@@ -29,7 +29,9 @@ def serving(
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = settings_for(base)
     app = create_app(settings, engine, OutboxTransport(settings.outbox_dir))
-    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=0, log_level="warning"))
+    config = uvicorn_config(app, host="127.0.0.1", port=0, log_level="warning")
+    config.lifespan = "on" if lifespan else "off"
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
