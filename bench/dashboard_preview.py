@@ -76,17 +76,7 @@ def form_fields(text: str) -> dict[str, str]:
     from newsletter.issues import editing
     from newsletter.issues.filetext import file_hash
 
-    form = editing.read_form(text)
-    fields = {key: getattr(form, key) for key in editing.TOP_FIELDS}
-    fields.update(base_hash=file_hash(text), sections=str(len(form.sections)))
-    for index, section in enumerate(form.sections):
-        prefix = f"sections[{index}]."
-        fields[prefix + "origin"] = str(section.origin)
-        for key in ("title", "intro", "limit", "order", "display"):
-            fields[prefix + key] = getattr(section, key)
-        for key in editing.LIST_FIELDS:
-            fields[prefix + key] = ", ".join(getattr(section, key))
-    return fields
+    return {"base_hash": file_hash(text), **editing.to_fields(editing.read_form(text))}
 
 
 def run(posts: int, runs: int) -> tuple[list[float], list[float], int]:

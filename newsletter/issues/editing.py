@@ -134,6 +134,20 @@ def from_fields(fields: Mapping[str, str]) -> IssueForm:
     return form
 
 
+def to_fields(form: IssueForm) -> dict[str, str]:
+    """What the editor page submits for ``form``: the inverse of ``from_fields``."""
+    fields = {key: getattr(form, key) for key in TOP_FIELDS}
+    fields["sections"] = str(len(form.sections))
+    for index, section in enumerate(form.sections):
+        prefix = f"sections[{index}]."
+        fields[prefix + "origin"] = "" if section.origin is None else str(section.origin)
+        for key in ("title", "intro", "limit", "order", "display"):
+            fields[prefix + key] = getattr(section, key)
+        for key in LIST_FIELDS:
+            fields[prefix + key] = ", ".join(getattr(section, key))
+    return fields
+
+
 def split_names(value: str) -> list[str]:
     """``"research, events"`` -> ``["research", "events"]`` (commas or new lines)."""
     names = [part.strip() for part in value.replace("\n", ",").split(",")]

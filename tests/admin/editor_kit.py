@@ -23,21 +23,8 @@ def unscheduled(settings: Settings, slug: str = SLUG) -> Path:
 
 def form_data(text: str, **changes: Any) -> dict[str, str]:
     """The fields the editor page submits for ``text``, with ``changes`` (by field name)."""
-    form = editing.read_form(text)
-    data: dict[str, str] = {
-        "base_hash": file_hash(text),
-        "sections": str(len(form.sections)),
-        **{key: getattr(form, key) for key in editing.TOP_FIELDS},
-    }
-    for index, section in enumerate(form.sections):
-        prefix = f"sections[{index}]."
-        data[prefix + "origin"] = str(section.origin)
-        for key in ("title", "intro", "limit", "order", "display"):
-            data[prefix + key] = getattr(section, key)
-        for key in editing.LIST_FIELDS:
-            data[prefix + key] = ", ".join(getattr(section, key))
-    data.update(changes)
-    return data
+    fields = editing.to_fields(editing.read_form(text))
+    return {"base_hash": file_hash(text), **fields, **changes}
 
 
 def frame_src(html: str) -> str:
