@@ -19,6 +19,16 @@ document.addEventListener("DOMContentLoaded", function () {
       button.disabled = false;
     });
   });
+  // Enter in a search box presses the Search button beside it, not the form's first button
+  // (in the editor that is Save).
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key !== "Enter" || !(box instanceof HTMLInputElement) || box.type !== "search") return;
+    var button = box.parentElement && box.parentElement.querySelector("button[type=submit]");
+    if (!button) return;
+    event.preventDefault();
+    button.click();
+  });
   // Forms marked data-confirm="question" ask before they are sent.
   document.addEventListener("submit", function (event) {
     var form = event.target;
