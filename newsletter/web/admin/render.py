@@ -14,6 +14,7 @@ import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from newsletter.staff.roles import Permission
 from newsletter.web.admin.auth import Denied, Staffer
 from newsletter.web.deps import web_state
 
@@ -25,11 +26,12 @@ ADMIN_PAGES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-# (path, label): the navigation of every signed-in page (every role may open these three)
-NAV: list[tuple[str, str]] = [
-    ("/admin/issues", "Issues"),
-    ("/admin/activity", "Activity"),
-    ("/admin/account", "Your account"),
+# (path, label, permission): the navigation of every signed-in page, each entry shown to the
+# roles that may open it
+NAV: list[tuple[str, str, Permission]] = [
+    ("/admin/issues", "Issues", Permission.read),
+    ("/admin/activity", "Activity", Permission.read),
+    ("/admin/account", "Your account", Permission.read),
 ]
 
 
@@ -48,7 +50,7 @@ def render(
         staffer=staffer,
         csrf_token=staffer.csrf_token if staffer else "",
         org=web.org,
-        nav=NAV if staffer else [],
+        nav=[(url, label) for url, label, need in NAV if staffer and staffer.can(need)],
         path=request.url.path,
         static=STATIC,
         **context,
