@@ -32,6 +32,9 @@ ACTIONS = {
     "staff_enable": "enabled a staff member",
     "staff_role": "changed a staff member's role",
     "staff_reset": "reset a staff member's password",
+    "staff_signout": "signed a staff member out everywhere",
+    "totp_on": "turned on two-factor sign-in",
+    "totp_off": "turned off two-factor sign-in",
 }
 
 

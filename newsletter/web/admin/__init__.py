@@ -20,7 +20,11 @@ from newsletter.web.admin import (
     preview,
     render,
     report,
+    settings_view,
     signin,
+    signin_code,
+    staff_accounts,
+    twofactor,
     workflow,
 )
 from newsletter.web.ratelimit import ProofLimit, SignInThrottle
@@ -37,6 +41,10 @@ ROUTERS: list[APIRouter] = [
     history.router,
     workflow.router,
     report.router,
+    signin_code.router,
+    twofactor.router,
+    staff_accounts.router,
+    settings_view.router,
 ]
 
 

@@ -61,6 +61,7 @@ def account(request: Request, staffer: Reader) -> Response:
     done = {
         "others": "You are signed out of your other sessions.",
         "one": "That session has ended.",
+        "totp_off": "Two-factor sign-in is off.",
     }.get(request.query_params.get("done", ""), "")
     return render(request, staffer, "account.html", title="Your account", rows=rows, done=done)
 

@@ -32,6 +32,8 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/admin/issues", "Issues", Permission.read),
     ("/admin/activity", "Activity", Permission.read),
     ("/admin/account", "Your account", Permission.read),
+    ("/admin/staff", "Staff", Permission.manage_staff),
+    ("/admin/settings", "Settings", Permission.manage_staff),
 ]
 
 
