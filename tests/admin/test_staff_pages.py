@@ -24,6 +24,7 @@ from tests.conftest import run_cli
 from tests.subscribers.conftest import Outbox
 
 PASSWORD = "plum-orbit-lantern-47"
+NEW = "Bea@example.org"
 LINK = re.compile(r"http://localhost:8000/admin/link/([A-Za-z0-9_-]+)")
 CODES = re.compile(r"<code>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</code>")
 
@@ -119,9 +120,11 @@ def test_invite_link_password_totp_then_sign_in_with_a_code(
     assert again.status_code == 401
     bea_id = accounts.get(admin_engine, "bea@example.org").id
     assert bea_id is not None and totp.recovery_left(admin_engine, bea_id) == 9
-    actions = [e.action for e in activity.entries(admin_engine, subject="")]
-    assert "totp_on" in {e.action for e in activity.entries(admin_engine, action="totp_on")}
-    assert actions  # the sign-ins and failures are logged
+    signins = [e.detail for e in activity.entries(admin_engine, action="signin", actor=NEW)]
+    assert signins[:2] == ["with a recovery code (9 left)", "with a code"]
+    failed = [e.detail for e in activity.entries(admin_engine, action="signin_failed", actor=NEW)]
+    assert failed == ["wrong recovery code", "wrong code"]
+    assert activity.entries(admin_engine, action="totp_on")[0].actor == NEW
 
 
 def test_the_code_step_opens_nothing_and_is_throttled(monkeypatch, admin_engine):
