@@ -99,7 +99,7 @@ def test_the_page_shows_the_next_issue_the_last_sends_statuses_and_posts(
     text = as_role(Role.viewer).get("/admin/").text
     # the sample issues were due in 2016: the earliest is next, stale, not approved
     assert '<a href="/admin/issues/2016-q3">2016-q3</a>' in text
-    assert "state-stale" in text and "Not approved" in text
+    assert "state-stale" in text and "Approval: <strong>not approved yet</strong>" in text
     sends = text[text.index('id="sends-title"') : text.index('id="subscribers-title"')]
     assert "2016-q2" in sends and 'data-label="Uncertain">1<' in sends
     assert 'data-label="Accepted">2<' in sends and 'data-label="Delivered">1<' in sends
@@ -223,6 +223,24 @@ def test_growth_counts_each_event_in_its_week(engine: sa.Engine) -> None:
     assert growth(engine, now).bars[-1].counts == {
         "unsubscribed": 1, "bounced": 1, "confirmed": 1,
     }  # fmt: skip
+    other = _person(engine, "v@example.net")
+    _event(engine, other, monday + timedelta(days=2), "unsubscribed")  # appended: added to kept
+    assert growth(engine, now).bars[-1].counts == {
+        "unsubscribed": 2, "bounced": 1, "confirmed": 1,
+    }  # fmt: skip
+    with Session(engine) as session:  # an erasure deletes the person's history: counted again
+        assert subscribers.erase(session, "w@example.net")
+        session.commit()
+    assert growth(engine, now).bars[-1].counts == {"unsubscribed": 1}
+    assert growth(engine, now).peak == 1
+
+
+def _person(engine: sa.Engine, email: str) -> int:
+    with Session(engine) as session:
+        person = subscribers.add(session, email, "", confirmed=True, consent=ConsentInfo("t"))
+        session.commit()
+        assert person.id is not None
+        return person.id
 
 
 def test_quarter_of() -> None:

@@ -106,8 +106,8 @@ def setup_warnings(settings: Settings, engine: sa.Engine, subscribers: int) -> l
                 f"uncertain-{slug}",
                 f"The send of {slug} has {n:,} uncertain deliver{'y' if n == 1 else 'ies'}: "
                 "the transport may or may not have taken them.",
-                f"Wait for SendGrid's events to settle them, or run "
-                f"`newsletter send {slug} --resend-uncertain`.",
+                f"Wait for SendGrid's events to settle them, or run: newsletter send {slug} "
+                "--resend-uncertain (some may then get it twice).",
                 "docs/sending.md#the-send-ledger",
             )
         )
