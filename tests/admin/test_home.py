@@ -113,6 +113,18 @@ def test_the_page_shows_the_next_issue_the_last_sends_statuses_and_posts(
     assert "style=" not in text  # the admin CSP forbids style attributes
 
 
+def test_the_next_issue_skips_a_sent_one_and_says_when_none_waits(
+    as_role: Callable[[Role], StaffClient], admin_settings: Settings, admin_engine: sa.Engine
+) -> None:
+    _send(admin_engine, "2016-q3", "outbox", "accepted")  # sent: not the next any more
+    text = as_role(Role.viewer).get("/admin/").text
+    upcoming = text[text.index('id="next-title"') : text.index('id="sends-title"')]
+    assert '<a href="/admin/issues/2016-q4">2016-q4</a>' in upcoming
+    _send(admin_engine, "2016-q4", "outbox", "accepted")
+    text = as_role(Role.viewer).get("/admin/").text
+    assert "No issue is scheduled." in text
+
+
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
