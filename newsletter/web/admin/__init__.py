@@ -16,6 +16,7 @@ from newsletter.web.admin import (
     activity_log,
     editor,
     history,
+    home,
     issues,
     preview,
     render,
@@ -34,6 +35,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ROUTERS: list[APIRouter] = [
     signin.router,
     account.router,
+    home.router,
     activity_log.router,
     issues.router,
     editor.router,

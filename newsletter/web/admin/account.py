@@ -1,5 +1,5 @@
 """/admin/account: your sessions (started, last seen, IP, browser), signing out of the others
-or everywhere; and /admin itself, which leads to the issues."""
+or everywhere."""
 
 from __future__ import annotations
 
@@ -36,11 +36,6 @@ def browser(user_agent: str) -> str:
     if name and system:
         return f"{name} on {system}"
     return name or system or _UNPRINTABLE.sub("?", user_agent[:60]) or "unknown"
-
-
-@router.get("/admin")
-def home(staffer: Reader) -> Response:
-    return RedirectResponse("/admin/issues", status_code=303)
 
 
 @router.get(ACCOUNT)

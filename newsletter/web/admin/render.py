@@ -29,6 +29,7 @@ ADMIN_PAGES = jinja2.Environment(
 # (path, label, permission): the navigation of every signed-in page, each entry shown to the
 # roles that may open it
 NAV: list[tuple[str, str, Permission]] = [
+    ("/admin/", "Home", Permission.read),
     ("/admin/issues", "Issues", Permission.read),
     ("/admin/activity", "Activity", Permission.read),
     ("/admin/account", "Your account", Permission.read),
