@@ -17,10 +17,13 @@ from newsletter.web.admin import (
     editor,
     history,
     issues,
+    post_writing,
+    posts,
     preview,
     render,
     report,
     signin,
+    sources,
     workflow,
 )
 from newsletter.web.ratelimit import ProofLimit, SignInThrottle
@@ -37,6 +40,9 @@ ROUTERS: list[APIRouter] = [
     history.router,
     workflow.router,
     report.router,
+    post_writing.router,  # /admin/posts/new before /admin/posts/{slug}
+    posts.router,
+    sources.router,
 ]
 
 

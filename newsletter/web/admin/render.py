@@ -30,6 +30,8 @@ ADMIN_PAGES = jinja2.Environment(
 # roles that may open it
 NAV: list[tuple[str, str, Permission]] = [
     ("/admin/issues", "Issues", Permission.read),
+    ("/admin/posts", "Posts", Permission.read),
+    ("/admin/sources", "Sources", Permission.read),
     ("/admin/activity", "Activity", Permission.read),
     ("/admin/account", "Your account", Permission.read),
 ]
