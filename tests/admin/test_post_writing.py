@@ -46,7 +46,7 @@ def test_create_writes_the_file_syncs_it_and_it_can_be_pinned(
     with Session(admin_engine) as session:  # in the store at once
         stored = session.exec(select(Post).where(Post.slug == slug)).one()
         assert stored.source == "markdown" and "<strong>COMMIT</strong>" in stored.html
-    code, out, _ = run_cli("content", "sync")  # the CLI reads it as it is, nothing to change
+    code, _, _ = run_cli("content", "sync")  # the CLI reads it as it is, nothing to change
     assert code == 0
     page = editor.get(f"/admin/posts/{slug}").text
     assert "No issue selects this post." not in page  # updates/events in Q4: chosen already
