@@ -11,6 +11,7 @@ last job stays here until the server restarts; the durable record is ``source_st
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ import sqlalchemy as sa
 from newsletter.config import Settings, SourceConfig
 from newsletter.content.sources import Outcome, SyncRequest, locked_sync
 from newsletter.models import utcnow
+
+log = logging.getLogger("newsletter.sync")
 
 
 @dataclass
@@ -112,4 +115,7 @@ class SourceSyncs:
                 job.warnings = list(result.warnings)
             job.finished = utcnow().timestamp()
         if on_end is not None:
-            on_end(job)
+            try:
+                on_end(job)
+            except Exception as exc:  # the activity log unreachable: one log line, no trace
+                log.error("sync of %s: could not record its end: %s", source.name, exc)

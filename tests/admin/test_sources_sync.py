@@ -104,7 +104,10 @@ def test_a_failing_source_shows_the_clis_one_line_error_and_keeps_it(
 
 
 def test_sync_all_starts_every_source(as_role, admin_app, admin_engine):
-    as_role(Role.editor).post("/admin/sources/sync", {"source": ""})
+    editor = as_role(Role.editor)
+    assert editor.post("/admin/sources/sync", {"source": "nowhere"}).status_code == 404
+    assert editor.post("/admin/sources/sync").status_code == 404
+    editor.post("/admin/sources/sync", {"source": "*"})
     for name in ("markdown", "site", "broken"):
         _wait(admin_app, name)
         assert _actions(admin_engine, name)[0] == "sync_start"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.config import MarkdownSourceConfig, SourceConfig
@@ -112,11 +112,13 @@ def progress(request: Request, staffer: Reader) -> Response:
 
 @router.post(f"{PATH}/sync")
 async def sync_now(request: Request, staffer: Editor) -> Response:
-    """Sync now: the source named in the form, or every source (``source`` empty)."""
+    """Sync now: the source named in the form, or every source (``source`` is ``*``)."""
     web = web_state(request)
     form = await request.form()
     wanted = str(form.get("source", ""))[:100]
-    chosen = [s for s in web.settings.content_sources() if not wanted or s.name == wanted]
+    chosen = [s for s in web.settings.content_sources() if wanted in ("*", s.name)]
+    if not chosen:
+        raise HTTPException(404, "No such source: reload the page.")
     registry = syncs(request)
 
     def ended(job: Job) -> None:
