@@ -161,3 +161,27 @@ def test_a_viewer_sees_no_write_or_edit_controls(as_role):
     assert "Edit this post" not in viewer.get(slug).text
     assert "Edit this post" in editor.get(slug).text
     assert viewer.get(f"{slug}/edit").status_code == 403
+
+
+def test_a_post_address_that_is_not_http_is_never_a_link(as_role, admin_engine):
+    moment = datetime(2016, 8, 1, tzinfo=UTC)
+    with Session(admin_engine) as session:
+        session.add(
+            Post(
+                slug="odd-address",
+                title="Odd",
+                url="javascript:alert(1)",
+                image_url="data:text/html,x",
+                published_at=moment,
+                updated_at=moment,
+                html="",
+                source="feed",
+                source_id="odd",
+                content_hash="h",
+                synced_at=utcnow(),
+            )
+        )
+        session.commit()
+    html = as_role(Role.viewer).get("/admin/posts/odd-address").text
+    assert "javascript:alert(1)" in html and 'href="javascript' not in html
+    assert 'href="data:' not in html
