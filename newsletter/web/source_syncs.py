@@ -74,10 +74,15 @@ class SourceSyncs:
             return any(job.running for job in self._jobs.values())
 
     def start(
-        self, source: SourceConfig, by: str, on_end: Finished | None = None
+        self,
+        source: SourceConfig,
+        by: str,
+        on_end: Finished | None = None,
+        on_start: Finished | None = None,
     ) -> tuple[Job, bool]:
         """Start syncing ``source`` in a thread, unless this process is syncing it already
-        (then the running job, and False)."""
+        (then the running job, and False). ``on_start`` runs before the thread starts, so
+        what it records comes before anything ``on_end`` records."""
         with self._lock:
             current = self._jobs.get(source.name)
             if current is not None and current.running:
@@ -91,7 +96,11 @@ class SourceSyncs:
                 daemon=True,
             )
             self._threads[source.name] = thread
-        thread.start()
+        try:
+            if on_start is not None:
+                on_start(job)
+        finally:
+            thread.start()  # the job is registered as running: it must run to its end
         return job, True
 
     def wait(self, name: str, timeout: float = 30.0) -> None:

@@ -125,8 +125,9 @@ async def sync_now(request: Request, staffer: Editor) -> Response:
         action = "sync_failed" if job.error else "sync_end"
         staffer.log(web.engine, action, job.source, job.summary())
 
+    def begun(job: Job) -> None:
+        staffer.log(web.engine, "sync_start", job.source)
+
     for source in chosen:
-        _, started = registry.start(source, staffer.label, ended)
-        if started:
-            staffer.log(web.engine, "sync_start", source.name)
+        registry.start(source, staffer.label, ended, begun)
     return RedirectResponse(PATH, status_code=303)
