@@ -73,6 +73,22 @@ class FrontMatter(BaseModel):
         return value.strip()
 
 
+def post_text(metadata: dict[str, Any], body: str) -> str:
+    """A post file's text: the front matter (YAML, keys in the order given) and the body."""
+    document = frontmatter.Post(body.strip() + "\n", **metadata)
+    return str(frontmatter.dumps(document, sort_keys=False)) + "\n"
+
+
+def read_document(text: str) -> tuple[dict[str, Any], str]:
+    """A post file's front matter (as written) and body; ({}, text) when it has none."""
+    try:
+        document = frontmatter.loads(text)
+    except yaml.YAMLError:
+        return {}, text
+    meta = document.metadata if isinstance(document.metadata, dict) else {}
+    return dict(meta), document.content
+
+
 def render_markdown(text: str) -> str:
     """Markdown to HTML (CommonMark + tables); the caller sanitizes."""
     return str(_MARKDOWN.render(text))

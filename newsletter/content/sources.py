@@ -24,6 +24,7 @@ from newsletter.config import (
 from newsletter.content import feeds, markdown, wordpress
 from newsletter.content.fetch import Fetcher, make_client
 from newsletter.content.store import Fetched, SyncResult, upsert_posts
+from newsletter.content.sync_lock import claim, lease, owner_label, release
 from newsletter.db import session_scope
 from newsletter.errors import ConfigError, ContentError, NewsletterError, SourceError
 from newsletter.models import SourceState, utcnow
@@ -60,20 +61,45 @@ def select_sources(settings: Settings, only: str | None) -> list[SourceConfig]:
 
 
 def sync_sources(
-    settings: Settings, engine: sa.Engine, request: SyncRequest, *, only: str | None = None
+    settings: Settings,
+    engine: sa.Engine,
+    request: SyncRequest,
+    *,
+    only: str | None = None,
+    who: str = "cli",
 ) -> list[Outcome]:
-    """Sync each source in turn; a source's failure is recorded and the next one still runs."""
+    """Sync each source in turn, each under its claim (``locked_sync``); a source's failure is
+    recorded and the next one still runs."""
     if request.prune and request.since is not None:
         raise ConfigError("--prune needs every post of a source, so it cannot go with --since")
-    outcomes = []
-    for source in select_sources(settings, only):
-        try:
-            outcomes.append(Outcome(source.name, sync_source(settings, engine, source, request)))
-        except SourceError as exc:
-            outcomes.append(Outcome(source.name, error=str(exc)))
-        except ContentError as exc:
-            outcomes.append(Outcome(source.name, error=f"source {source.name!r}: {exc}"))
-    return outcomes
+    return [
+        locked_sync(settings, engine, source, request, who)
+        for source in select_sources(settings, only)
+    ]
+
+
+def locked_sync(
+    settings: Settings, engine: sa.Engine, source: SourceConfig, request: SyncRequest, who: str
+) -> Outcome:
+    """``sync_source`` under the source's claim, its error as the CLI words it (one line) and
+    kept on ``source_state``; a source another process is syncing is an Outcome with that error
+    (and its last error is left as it was)."""
+    owner = owner_label(who)
+    refused = claim(engine, source.name, owner, utcnow() + lease(settings))
+    if refused:
+        return Outcome(source.name, error=refused)
+    error = ""
+    try:
+        result = sync_source(settings, engine, source, request)
+    except SourceError as exc:
+        error = str(exc)
+    except ContentError as exc:
+        error = f"source {source.name!r}: {exc}"
+    except BaseException as exc:  # never leave the claim held by a live process
+        release(engine, source.name, owner, f"source {source.name!r}: {type(exc).__name__}")
+        raise
+    release(engine, source.name, owner, error)
+    return Outcome(source.name, error=error) if error else Outcome(source.name, result)
 
 
 def sync_source(

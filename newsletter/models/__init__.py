@@ -279,6 +279,13 @@ class SourceState(SQLModel, table=True):
     last_modified: str = ""
     newest_modified_at: datetime | None = _utc_column(nullable=True)
     last_synced_at: datetime | None = _utc_column(nullable=True)
+    # the last failed sync's one-line error ('' after a success), and the sync lease (0011):
+    # who syncs the source now and until when their claim holds (content/sync_lock.py)
+    last_error: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, default=""))
+    last_error_at: datetime | None = _utc_column(nullable=True)
+    sync_owner: str = Field(default="", max_length=100)
+    sync_started_at: datetime | None = _utc_column(nullable=True)
+    sync_until: datetime | None = _utc_column(nullable=True)
 
 
 class WebhookEvent(SQLModel, table=True):

@@ -18,6 +18,8 @@ from newsletter.web.admin import (
     history,
     home,
     issues,
+    post_writing,
+    posts,
     preview,
     render,
     report,
@@ -26,6 +28,7 @@ from newsletter.web.admin import (
     signin_code,
     staff_accounts,
     twofactor,
+    sources,
     workflow,
 )
 from newsletter.web.ratelimit import ProofLimit, SignInThrottle
@@ -47,6 +50,9 @@ ROUTERS: list[APIRouter] = [
     twofactor.router,
     staff_accounts.router,
     settings_view.router,
+    post_writing.router,  # /admin/posts/new before /admin/posts/{slug}
+    posts.router,
+    sources.router,
 ]
 
 

@@ -31,6 +31,8 @@ ADMIN_PAGES = jinja2.Environment(
 NAV: list[tuple[str, str, Permission]] = [
     ("/admin/", "Home", Permission.read),
     ("/admin/issues", "Issues", Permission.read),
+    ("/admin/posts", "Posts", Permission.read),
+    ("/admin/sources", "Sources", Permission.read),
     ("/admin/activity", "Activity", Permission.read),
     ("/admin/account", "Your account", Permission.read),
     ("/admin/staff", "Staff", Permission.manage_staff),
