@@ -26,9 +26,9 @@ from newsletter.web.admin import (
     settings_view,
     signin,
     signin_code,
+    sources,
     staff_accounts,
     twofactor,
-    sources,
     workflow,
 )
 from newsletter.web.ratelimit import ProofLimit, SignInThrottle
