@@ -92,6 +92,9 @@ class Subscriber(SQLModel, table=True):
     __tablename__ = "subscriber"
     __table_args__ = (
         sa.Index("ix_subscriber_email_key", "email_key", unique=True),
+        # the dashboard's list, newest first, by keyset (0012)
+        sa.Index("ix_subscriber_created", "created_at", "id"),
+        sa.Index("ix_subscriber_status_created", "status", "created_at", "id"),
         {"sqlite_autoincrement": True},
     )
 

@@ -32,6 +32,16 @@ ACTIONS = {
     "staff_enable": "enabled a staff member",
     "staff_role": "changed a staff member's role",
     "staff_reset": "reset a staff member's password",
+    # the subscriber pages (a person named by subscriber id, never by address: docs/dashboard.md)
+    "subscriber_add": "added a subscriber",
+    "subscriber_unsubscribe": "unsubscribed a subscriber",
+    "subscriber_resubscribe": "resubscribed a subscriber with consent",
+    "subscriber_confirmation": "sent a confirmation email again",
+    "subscriber_erase": "erased a subscriber",
+    "subscribers_import_start": "started a subscriber import",
+    "subscribers_import": "imported subscribers",
+    "subscribers_import_failed": "had a subscriber import fail",
+    "subscribers_export": "exported subscribers",
 }
 
 

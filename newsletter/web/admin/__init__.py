@@ -21,6 +21,8 @@ from newsletter.web.admin import (
     render,
     report,
     signin,
+    subscriber_import,
+    subscribers,
     workflow,
 )
 from newsletter.web.ratelimit import ProofLimit, SignInThrottle
@@ -37,6 +39,8 @@ ROUTERS: list[APIRouter] = [
     history.router,
     workflow.router,
     report.router,
+    subscriber_import.router,  # /admin/subscribers/export before the person's page
+    subscribers.router,
 ]
 
 

@@ -32,6 +32,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/admin/issues", "Issues", Permission.read),
     ("/admin/activity", "Activity", Permission.read),
     ("/admin/account", "Your account", Permission.read),
+    ("/admin/subscribers", "Subscribers", Permission.read_subscribers),
 ]
 
 
