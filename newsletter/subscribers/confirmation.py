@@ -110,9 +110,12 @@ def add_pending(
             session, email, name, confirmed=False, consent=consent,
             override_erasure=override_erasure,
         )  # fmt: skip
+        added.confirmation_sent_at = utcnow()  # asked: reconfirm and a resend wait for it
+        session.add(added)
     try:
         confirmations.send(added)
     except DeliveryError as exc:
+        _release(engine, added)
         raise ConfirmationNotSent(
             f"added {added.email} as pending, but the confirmation email was not sent: {exc}"
         ) from exc

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlmodel import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
@@ -113,6 +113,13 @@ def import_form(request: Request, staffer: ManagesList) -> Response:
 async def upload(request: Request, staffer: ManagesList) -> Response:
     """Step 1: keep the file, check it, show what an import would do; write nothing."""
     form = await request.form()
+    try:
+        return await _upload(request, staffer, form)
+    finally:
+        await form.close()  # the spooled upload
+
+
+async def _upload(request: Request, staffer: Staffer, form: FormData) -> Response:
     file, confirmed = form.get("file"), form.get("confirmed") == "yes"
     source = str(form.get("source") or "").strip()[:300]
     again: dict[str, Any] = {"confirmed": confirmed, "source": source}
