@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
+from newsletter.subscribers import directory
 from newsletter.web.admin import (
     account,
     activity_log,
@@ -50,6 +51,7 @@ def install(app: FastAPI) -> None:
         settings.signin_rate_limit, settings.signin_ip_rate_limit
     )
     app.state.proof_limit = ProofLimit()
+    app.state.subscriber_counts = directory.Counts()
     for router in ROUTERS:
         app.include_router(router)
     render.install(app)

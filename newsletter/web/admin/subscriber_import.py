@@ -45,7 +45,7 @@ from newsletter.subscribers.csv_files import (
 )
 from newsletter.web.admin.auth import Staffer
 from newsletter.web.admin.render import render
-from newsletter.web.admin.subscribers import PATH, ManagesList, filters_of
+from newsletter.web.admin.subscribers import PATH, ManagesList, counts_of, filters_of
 from newsletter.web.deps import web_state
 
 router = APIRouter()
@@ -78,6 +78,7 @@ class Job:
     """One import running or done in this process."""
 
     total: int
+    counts: directory.Counts
     rows: int = 0
     report: ImportReport | None = None
     problem: str = ""
@@ -183,7 +184,7 @@ async def run(request: Request, staffer: ManagesList, upload_id: str) -> Respons
         return RedirectResponse(f"{IMPORT}/{upload_id}", status_code=303)
     with claimed.open("rb") as stream:
         total = max(0, sum(1 for _ in stream) - 1)
-    job = Job(total=total)
+    job = Job(total=total, counts=counts_of(request))
     with JOBS_LOCK:
         JOBS[upload_id] = job
     label = f"{'confirmed' if confirmed else 'pending'}; source: {source or 'dashboard import'}"
@@ -216,6 +217,7 @@ def _import(engine: sa.Engine, staffer: Staffer, job: Job, path: Path, confirmed
         staffer.log(engine, "subscribers_import_failed", "subscriber import", str(exc)[:200])
     finally:
         path.unlink(missing_ok=True)
+        job.counts.forget()
         job.done.set()
 
 

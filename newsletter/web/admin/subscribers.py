@@ -59,6 +59,13 @@ def _day(text: str) -> date | None:
         return None
 
 
+def counts_of(request: Request) -> directory.Counts:
+    """The app's kept counts (``install`` makes them; forgotten after each change made here)."""
+    kept = request.app.state.subscriber_counts
+    assert isinstance(kept, directory.Counts)
+    return kept
+
+
 def filters_of(request: Request) -> directory.Filters:
     """The list's filters from the query string (anything unreadable is ignored)."""
     status = _param(request, "status")
@@ -90,7 +97,7 @@ def listing(request: Request, staffer: ReadsList) -> Response:
     newer = directory.Cursor.parse(_param(request, "newer"))
     with web.engine.connect() as connection:
         found = directory.page(connection, filters, older_than=older, newer_than=newer)
-        counts = directory.counts(connection)
+    counts = counts_of(request).get(web.engine)
     kept = query_of(filters)
     zone = web.settings.timezone
     rows = [
@@ -194,6 +201,7 @@ def unsubscribe(request: Request, staffer: ManagesList, subscriber_id: int) -> R
     if before == after:
         problem = f"Nothing changed: a {before} address cannot be unsubscribed."
         return _person(request, staffer, subscriber_id, status=409, problem=problem)
+    counts_of(request).forget()
     staffer.log(web.engine, "subscriber_unsubscribe", subject(subscriber_id))
     return _back(subscriber_id, "unsubscribed")
 
@@ -216,6 +224,7 @@ async def resubscribe(request: Request, staffer: ManagesList, subscriber_id: int
         return _person(request, staffer, subscriber_id, status=409, problem=(
             "Only an unsubscribed address that had confirmed before can be resubscribed by "
             "staff; anyone else must confirm again (send the confirmation email)."))  # fmt: skip
+    counts_of(request).forget()
     staffer.log(web.engine, "subscriber_resubscribe", subject(subscriber_id), source[:200])
     return _back(subscriber_id, "resubscribed")
 
@@ -244,6 +253,7 @@ async def erase(request: Request, staffer: ManagesList, subscriber_id: int) -> R
                        problem="To erase, type the address exactly as shown.")  # fmt: skip
     with session_scope(web.engine) as session:
         store.erase(session, person.email)
+    counts_of(request).forget()
     staffer.log(web.engine, "subscriber_erase", subject(subscriber_id), "suppression kept")
     return RedirectResponse(f"{PATH}?done=erased", status_code=303)
 
@@ -287,5 +297,6 @@ async def add(request: Request, staffer: ManagesList) -> Response:
         return render(request, staffer, "subscriber_add.html", status=400,
                       title="Add a subscriber", form=form, problem=problem)  # fmt: skip
     state = "confirmed" if form["confirmed"] else "pending"
+    counts_of(request).forget()
     staffer.log(web.engine, "subscriber_add", subject(added.id), state)
     return _back(added.id or 0, "added" if form["confirmed"] else "added_pending")
