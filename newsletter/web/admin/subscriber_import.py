@@ -14,12 +14,14 @@ cell formula-safe.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from newsletter.db import session_scope
@@ -53,6 +56,7 @@ IMPORT = PATH + "/import"
 MAX_UPLOAD = 20 * 1024 * 1024  # the edge's limit for IMPORT (web/app.py), in docs/dashboard.md
 SAMPLE = 5
 ID_LENGTH = 22  # secrets.token_urlsafe(16)
+KEEP_UNUSED = 24 * 3600  # seconds an upload checked but not imported is kept
 
 
 def folder() -> Path:
@@ -132,11 +136,9 @@ async def _upload(request: Request, staffer: Staffer, form: FormData) -> Respons
             **again)  # fmt: skip
     upload_id = secrets.token_urlsafe(16)
     path = folder() / f"{upload_id}.csv"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as kept:
-        shutil.copyfileobj(file.file, kept)
+    await run_in_threadpool(_keep, file, path)
     name = Path(file.filename).name[:100]
-    checked = _check(request, path, name)
+    checked = await run_in_threadpool(_check, request, path, name)
     if isinstance(checked, str):
         path.unlink(missing_ok=True)
         return _form_page(request, staffer, status=400, problem=checked, **again)
@@ -144,6 +146,19 @@ async def _upload(request: Request, staffer: Staffer, form: FormData) -> Respons
         path.unlink(missing_ok=True)  # refused: nothing kept, nothing written
         return _form_page(request, staffer, status=400, checked=checked, **again)
     return _form_page(request, staffer, checked={**checked, "id": upload_id}, **again)
+
+
+def _keep(file: UploadFile, path: Path) -> None:
+    """The upload into its own new file, readable by us only (and uploads checked a day ago
+    but never imported are deleted)."""
+    stale = time.time() - KEEP_UNUSED
+    for old in path.parent.glob("*.csv"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < stale:
+                old.unlink()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as kept:
+        shutil.copyfileobj(file.file, kept)
 
 
 def _check(request: Request, path: Path, name: str) -> dict[str, Any] | str:
