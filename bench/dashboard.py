@@ -1,8 +1,9 @@
 """The staff dashboard under load: each admin page's latency against a real ``newsletter serve``.
 
 A project with 100,000 subscribers, 2,000 posts, 20 issues (2012-q1 to 2016-q4, one of them
-sent to everyone through the outbox transport so its report has a year of figures) and a
-signed-in admin. Each page is fetched ``--requests`` times one after another after a warm-up;
+sent to everyone through the outbox transport so its report has a year of figures), a year of
+status events (each subscriber's confirmation, one in ten's departure: the home page's growth
+chart) and a signed-in admin. Each page is fetched ``--requests`` times one after another after a warm-up;
 prints p50 and p95 per page, per run and as medians over ``--runs``. The preview refresh
 (POST of the unsaved editor form, compiled as `newsletter build` would) is timed the same way.
 
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SECRET = "bench-secret-bench-secret-bench-secret"
 PAGES = [
+    "/admin/",
     "/admin/issues",
     "/admin/issues/2016-q3",
     "/admin/issues/2016-q3/send",
@@ -112,6 +114,7 @@ def seed(folder: Path, url: str, subscribers: int, posts: int) -> str:
                 ],
             )
     _sent(engine, subscribers, now)
+    _year_of_events(engine, subscribers, now)
     with Session(engine, expire_on_commit=False) as session:
         admin = Staff(
             email="admin@example.org",
@@ -161,6 +164,31 @@ def _sent(engine: Any, subscribers: int, now: datetime) -> None:
                     for i in range(first, min(first + 20_000, subscribers))
                 ],
             )
+
+
+def _year_of_events(engine: Any, subscribers: int, now: datetime) -> None:
+    """Each subscriber's confirmation at a random moment of the last year, and one in ten's
+    departure (unsubscribed, bounced or complained) after it: the home page's growth chart."""
+    from newsletter.models import status_event_table
+
+    rng = random.Random(13)
+    year = 365 * 24 * 60
+    rows: list[dict[str, Any]] = []
+    with engine.begin() as connection:
+        for i in range(subscribers):
+            confirmed = now - timedelta(minutes=rng.randrange(year))
+            rows.append({"subscriber_id": i + 1, "at": confirmed, "from_status": "pending",
+                         "to_status": "confirmed", "reason": "confirmed by link"})  # fmt: skip
+            if i % 10 == 0:
+                left = confirmed + (now - confirmed) * rng.random()
+                to = rng.choice(["unsubscribed", "unsubscribed", "bounced", "complained"])
+                rows.append({"subscriber_id": i + 1, "at": left, "from_status": "confirmed",
+                             "to_status": to, "reason": "bench"})  # fmt: skip
+            if len(rows) >= 20_000:
+                connection.execute(status_event_table.insert(), rows)
+                rows = []
+        if rows:
+            connection.execute(status_event_table.insert(), rows)
 
 
 def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
@@ -216,6 +244,12 @@ def measure(base: str, token: str, requests: int, url: str) -> dict[str, tuple[f
             return client.get("/admin/issues/2016-q2/report")
 
         figures["report, after each new event"] = timed(after_an_event, requests)
+
+        def after_a_status_change() -> httpx.Response:
+            _status_change(url)
+            return client.get("/admin/")
+
+        figures["home, after each status change"] = timed(after_a_status_change, requests)
         form = preview_form(client)
         if form is not None:
             figures["preview refresh (POST)"] = timed(
@@ -237,6 +271,21 @@ def _event(url: str) -> None:
             .where(d.id == random.randrange(1, 1000))
             .values(status="delivered", updated_at=utcnow())
         )
+
+
+def _status_change(url: str) -> None:
+    """One subscriber unsubscribes now: a new status event (the growth chart's new version)."""
+    from newsletter import db
+    from newsletter.models import status_event_table, utcnow
+
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, db.make_engine(url))
+    with engine.begin() as connection:
+        connection.execute(
+            status_event_table.insert().values(
+                subscriber_id=random.randrange(1, 1000), at=utcnow(), from_status="confirmed",
+                to_status="unsubscribed", reason="bench",
+            )
+        )  # fmt: skip
 
 
 _ENGINES: dict[str, Any] = {}

@@ -64,6 +64,8 @@ LIBRARY_HOMES = {
     "limits": {"web/ratelimit.py"},
     "pwdlib": {"staff/passwords.py"},
     "argon2": {"staff/passwords.py"},
+    "pyotp": {"staff/totp.py"},
+    "qrcode": {"staff/totp.py"},
     "email_validator": {"subscribers/address.py"},
     "sendgrid": {"transports/sendgrid.py", "transports/webhook_signature.py"},
     "python_http_client": {"transports/sendgrid.py"},

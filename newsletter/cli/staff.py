@@ -164,7 +164,7 @@ def reset(email: EmailArgument) -> None:
     """Clear a staff member's password, end their sessions, and print a new sign-in link."""
     settings = get_settings()
     engine = open_engine(settings)
-    staff, token = accounts.reset(engine, email)
+    staff, token = accounts.reset(engine, email, last_admin=True)
     activity.record(engine, actor=activity.CLI, action="staff_reset", subject=staff.email)
     out.print(f"password of {shown(staff.email)} cleared; their sessions have ended")
     out.print(shown(_link_line(settings.base_url, token)))

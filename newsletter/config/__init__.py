@@ -265,6 +265,7 @@ class Settings(BaseSettings):
     signin_ip_rate_limit: str = Field(
         "30/15 minutes", description="Failed sign-ins per client IP (N/[M] unit), or off."
     )
+    totp_required_for_admins: bool = Field(False, description="Admins must use two-factor sign-in.")
 
     @field_validator("timezone")
     @classmethod

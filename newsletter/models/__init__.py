@@ -17,6 +17,7 @@ from newsletter.models.staff import (
     Role,
     Staff,
     StaffLink,
+    StaffRecoveryCode,
     StaffSession,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "Role",
     "Staff",
     "StaffLink",
+    "StaffRecoveryCode",
     "StaffSession",
     "UTCDateTime",
     "utcnow",

@@ -42,6 +42,24 @@ class Staff(SQLModel, table=True):
     password_changed_at: datetime | None = _utc_column(nullable=True)
     last_signin_at: datetime | None = _utc_column(nullable=True)
     disabled_at: datetime | None = _utc_column(nullable=True)
+    # two-factor sign-in (staff/totp.py): the base32 secret (set while setting up, in use once
+    # ``totp_enabled_at`` is set) and the last 30-second step a code was accepted for (no replay)
+    totp_secret: str = Field(default="", max_length=64)
+    totp_enabled_at: datetime | None = _utc_column(nullable=True)
+    totp_last_step: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class StaffRecoveryCode(SQLModel, table=True):
+    """A one-time recovery code of two-factor sign-in: only its SHA-256 (the codes are long
+    and random, so a fast hash is enough); ``used_at`` set: spent."""
+
+    __tablename__ = "staff_recovery_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(sa_column=_staff_fk(cascade=True))
+    code_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc_column()
+    used_at: datetime | None = _utc_column(nullable=True)
 
 
 class StaffSession(SQLModel, table=True):

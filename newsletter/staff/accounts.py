@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from newsletter.errors import StaffError, UnknownStaff
 from newsletter.models import Role, Staff, utcnow
-from newsletter.staff import links, passwords, sessions
+from newsletter.staff import links, passwords, sessions, totp
 from newsletter.subscribers.address import key_of, parse
 
 NAME_MAX = 200
@@ -89,15 +89,40 @@ def _change(engine: sa.Engine, email: str, **values: object) -> Staff:
     return row
 
 
+LAST_ADMIN = (
+    "{email} is the last enabled admin: {what} would leave nobody able to manage staff. "
+    "Make another account admin first."
+)
+
+
+def enabled_admins(engine: sa.Engine) -> int:
+    with Session(engine) as session:
+        query = select(sa.func.count()).where(
+            col(Staff.role) == Role.admin.value, col(Staff.disabled_at).is_(None)
+        )
+        return int(session.exec(query).one())
+
+
+def _keep_an_admin(engine: sa.Engine, staff: Staff, what: str) -> None:
+    """Refuse (StaffError) to take the last enabled admin out of the admin role."""
+    if staff.role == Role.admin and staff.disabled_at is None and enabled_admins(engine) <= 1:
+        raise StaffError(LAST_ADMIN.format(email=staff.email, what=what))
+
+
 def set_role(engine: sa.Engine, email: str, role: Role) -> tuple[Staff, Role]:
-    """(the account with its new role, the role it had)."""
-    before = Role(get(engine, email).role)
+    """(the account with its new role, the role it had). The last enabled admin keeps theirs."""
+    staff = get(engine, email)
+    before = Role(staff.role)
+    if Role(role) != Role.admin:
+        _keep_an_admin(engine, staff, f"making them {role}")
     return _change(engine, email, role=Role(role)), before
 
 
 def disable(engine: sa.Engine, email: str, *, now: datetime | None = None) -> Staff:
-    """No more sign-ins; every session and sign-in link of the account ends now."""
+    """No more sign-ins; every session and sign-in link of the account ends now. The last
+    enabled admin cannot be disabled."""
     now = now or utcnow()
+    _keep_an_admin(engine, get(engine, email), "disabling them")
     staff = _change(engine, email, disabled_at=now)
     assert staff.id is not None
     sessions.revoke_all(engine, staff.id, now=now)
@@ -109,12 +134,20 @@ def enable(engine: sa.Engine, email: str) -> Staff:
     return _change(engine, email, disabled_at=None)
 
 
-def reset(engine: sa.Engine, email: str, *, now: datetime | None = None) -> tuple[Staff, str]:
-    """Clear the password, end every session, and make a new sign-in link: (account, token)."""
+def reset(
+    engine: sa.Engine, email: str, *, now: datetime | None = None, last_admin: bool = False
+) -> tuple[Staff, str]:
+    """Clear the password and two-factor sign-in, end every session, and make a new sign-in
+    link: (account, token). The last enabled admin is refused unless ``last_admin`` (the
+    operator's ``newsletter staff reset``, the way back in for an admin who lost both)."""
     now = now or utcnow()
     staff = get(engine, email)
     if staff.disabled_at is not None:
         raise StaffError(f"{staff.email} is disabled: enable the account first")
+    if not last_admin:
+        _keep_an_admin(engine, staff, "resetting their password from the dashboard")
+    assert staff.id is not None
+    totp.turn_off(engine, staff.id)
     staff = _change(engine, email, password_hash="", password_changed_at=None)
     assert staff.id is not None
     sessions.revoke_all(engine, staff.id, now=now)

@@ -42,6 +42,9 @@ ACTIONS = {
     "subscribers_import": "imported subscribers",
     "subscribers_import_failed": "had a subscriber import fail",
     "subscribers_export": "exported subscribers",
+    "staff_signout": "signed a staff member out everywhere",
+    "totp_on": "turned on two-factor sign-in",
+    "totp_off": "turned off two-factor sign-in",
 }
 
 

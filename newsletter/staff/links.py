@@ -20,6 +20,7 @@ from newsletter.staff.sessions import token_hash
 
 LIFETIME = timedelta(hours=24)
 INVITE, RESET = "invite", "reset"
+PURPOSES = (INVITE, RESET)  # the table holds other one-time steps too (staff/totp.py)
 PATH = "/admin/link/"
 
 
@@ -76,7 +77,7 @@ def peek(
         found = session.exec(
             select(StaffLink, Staff)
             .join(Staff, col(Staff.id) == col(StaffLink.staff_id))
-            .where(StaffLink.token_hash == token_hash(token))
+            .where(StaffLink.token_hash == token_hash(token), col(StaffLink.purpose).in_(PURPOSES))
         ).first()
     if found is None:
         return None
@@ -97,6 +98,7 @@ def claim(engine: sa.Engine, token: str, *, now: datetime | None = None) -> int 
             sa.update(StaffLink)
             .where(
                 col(StaffLink.token_hash) == token_hash(token),
+                col(StaffLink.purpose).in_(PURPOSES),
                 col(StaffLink.used_at).is_(None),
                 col(StaffLink.expires_at) > now,
             )

@@ -36,6 +36,8 @@ PUBLIC_ADMIN = {
     ("POST", "/admin/logout"),
     ("GET", "/admin/link/{token}"),
     ("POST", "/admin/link/{token}"),
+    ("GET", "/admin/login/code"),
+    ("POST", "/admin/login/code"),
 }
 
 

@@ -17,13 +17,18 @@ from newsletter.web.admin import (
     activity_log,
     editor,
     history,
+    home,
     issues,
     preview,
     render,
     report,
+    settings_view,
     signin,
+    signin_code,
+    staff_accounts,
     subscriber_import,
     subscribers,
+    twofactor,
     workflow,
 )
 from newsletter.web.ratelimit import ProofLimit, SignInThrottle
@@ -33,6 +38,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ROUTERS: list[APIRouter] = [
     signin.router,
     account.router,
+    home.router,
     activity_log.router,
     issues.router,
     editor.router,
@@ -42,6 +48,10 @@ ROUTERS: list[APIRouter] = [
     report.router,
     subscriber_import.router,  # /admin/subscribers/export before the person's page
     subscribers.router,
+    signin_code.router,
+    twofactor.router,
+    staff_accounts.router,
+    settings_view.router,
 ]
 
 

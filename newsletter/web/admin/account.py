@@ -1,5 +1,5 @@
 """/admin/account: your sessions (started, last seen, IP, browser), signing out of the others
-or everywhere; and /admin itself, which leads to the issues."""
+or everywhere."""
 
 from __future__ import annotations
 
@@ -38,11 +38,6 @@ def browser(user_agent: str) -> str:
     return name or system or _UNPRINTABLE.sub("?", user_agent[:60]) or "unknown"
 
 
-@router.get("/admin")
-def home(staffer: Reader) -> Response:
-    return RedirectResponse("/admin/issues", status_code=303)
-
-
 @router.get(ACCOUNT)
 def account(request: Request, staffer: Reader) -> Response:
     web = web_state(request)
@@ -61,6 +56,7 @@ def account(request: Request, staffer: Reader) -> Response:
     done = {
         "others": "You are signed out of your other sessions.",
         "one": "That session has ended.",
+        "totp_off": "Two-factor sign-in is off.",
     }.get(request.query_params.get("done", ""), "")
     return render(request, staffer, "account.html", title="Your account", rows=rows, done=done)
 

@@ -13,6 +13,9 @@ answers, in this order:
   same-origin, or whose form field ``csrf_token`` / header ``X-CSRF-Token`` is not the
   session's: 403;
 - a role without the permission: 403;
+- an admin without two-factor sign-in while ``totp_required_for_admins`` is on: GET -> 303 to
+  its set-up page, others 403 (the set-up pages' gate, ``require(p, setting_up=True)``, lets
+  them through);
 - else the Staffer.
 """
 
@@ -49,6 +52,7 @@ class Staffer:
     session_id: int
     csrf_token: str
     ip: str = ""
+    two_factor: bool = False  # signs in with a code too (staff/totp.py)
 
     def can(self, permission: Permission) -> bool:
         return can(self.role, permission)
@@ -140,6 +144,7 @@ async def current(request: Request) -> Staffer | None:
         session_id=row.id,
         csrf_token=row.csrf_token,
         ip=client_ip(request),
+        two_factor=staff.totp_enabled_at is not None,
     )
 
 
@@ -187,11 +192,15 @@ async def check_csrf(request: Request, expected: str) -> None:
         )
 
 
+TWO_FACTOR_SETUP = "/admin/account/two-factor"
+MUST_SET_UP = "Admins must set up two-factor sign-in before anything else: see Your account."
+
+
 class Gate:
     """The dependency ``require(permission)`` returns."""
 
-    def __init__(self, permission: Permission) -> None:
-        self.permission = permission
+    def __init__(self, permission: Permission, *, setting_up: bool = False) -> None:
+        self.permission, self.setting_up = permission, setting_up
 
     async def __call__(self, request: Request) -> Staffer:
         staffer = await current(request)
@@ -210,11 +219,22 @@ class Gate:
                 f"Your role ({staffer.role}) cannot do this: it needs the "
                 f"{self.permission.replace('_', ' ')} permission. Ask an admin.",
             )
+        if (
+            not self.setting_up
+            and staffer.role == Role.admin
+            and not staffer.two_factor
+            and web_state(request).settings.totp_required_for_admins
+        ):
+            if request.method in ("GET", "HEAD"):
+                raise Denied(303, MUST_SET_UP, TWO_FACTOR_SETUP)
+            raise Denied(403, MUST_SET_UP)
         return staffer
 
 
-def require(permission: Permission) -> Gate:
-    return Gate(permission)
+def require(permission: Permission, *, setting_up: bool = False) -> Gate:
+    """The gate of a route needing ``permission``; ``setting_up``: one of the pages an admin
+    may open before setting up a required two-factor sign-in."""
+    return Gate(permission, setting_up=setting_up)
 
 
 Reader = Annotated[Staffer, Depends(require(Permission.read))]

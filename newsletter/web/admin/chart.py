@@ -102,22 +102,32 @@ def chart(engine: sa.Engine, send_id: int) -> Chart:
 
 
 def _bars(per: dict[int, dict[str, int]], first: datetime, seconds: int, peak: int) -> list[Bar]:
-    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - 8
     slots = max(per, default=0) + 1
-    step = plot_w / slots
+    starts = [first + timedelta(seconds=seconds * index) for index in range(slots)]
+    return stacked([per.get(index, {}) for index in range(slots)], starts, GROUPS, peak)
+
+
+def stacked(
+    counts: list[dict[str, int]],
+    starts: list[datetime],
+    groups: tuple[tuple[str, str, tuple[str, ...]], ...],
+    peak: int,
+) -> list[Bar]:
+    """One bar per slot, evenly across the plot, its groups stacked in ``groups`` order from
+    the bottom, scaled so that ``peak`` fills the height (the home page's growth chart too)."""
+    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - 8
+    step = plot_w / max(len(counts), 1)
     bars = []
-    for index in range(slots):
-        counts = per.get(index, {})
+    for index, (slot, start) in enumerate(zip(counts, starts, strict=True)):
         y = float(HEIGHT - BOTTOM)
         segments = []
-        for key, _, _ in GROUPS:
-            n = counts.get(key, 0)
+        for key, _, _ in groups:
+            n = slot.get(key, 0)
             if n:
                 h = plot_h * n / peak if peak else 0
                 y -= h
                 segments.append((key, round(y, 1), round(h, 1), n))
-        start = first + timedelta(seconds=seconds * index)
-        bars.append(Bar(start, counts, round(LEFT + index * step + 1, 1), round(step - 2, 1),
+        bars.append(Bar(start, slot, round(LEFT + index * step + 1, 1), round(step - 2, 1),
                         segments))  # fmt: skip
     return bars
 

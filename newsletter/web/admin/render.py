@@ -29,10 +29,13 @@ ADMIN_PAGES = jinja2.Environment(
 # (path, label, permission): the navigation of every signed-in page, each entry shown to the
 # roles that may open it
 NAV: list[tuple[str, str, Permission]] = [
+    ("/admin/", "Home", Permission.read),
     ("/admin/issues", "Issues", Permission.read),
     ("/admin/activity", "Activity", Permission.read),
     ("/admin/account", "Your account", Permission.read),
     ("/admin/subscribers", "Subscribers", Permission.read_subscribers),
+    ("/admin/staff", "Staff", Permission.manage_staff),
+    ("/admin/settings", "Settings", Permission.manage_staff),
 ]
 
 

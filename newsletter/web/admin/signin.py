@@ -10,7 +10,9 @@ list). Their own protections:
 - a form posted from another site (``Origin``, ``Sec-Fetch-Site``), or with neither header
   (no browser posts a form so), is refused;
 - signing in ends the session the browser had before (a new token each time);
-- a sign-in link that is used, expired or unknown gets one page that does not say which.
+- a sign-in link that is used, expired or unknown gets one page that does not say which;
+- with two-factor sign-in on, a correct password leads only to the code form
+  (``signin_code.py``): a short-lived server-side step, its token in a cookie of its own.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from newsletter.errors import InvalidAddress, WeakPassword
 from newsletter.models import Staff, utcnow
-from newsletter.staff import accounts, activity, links, passwords, sessions
+from newsletter.staff import accounts, activity, links, passwords, sessions, totp
 from newsletter.subscribers.address import key_of, parse
 from newsletter.web.admin.auth import (
     SIGN_IN,
@@ -44,6 +47,7 @@ from newsletter.web.ratelimit import SignInThrottle
 
 router = APIRouter()
 HOME = "/admin/issues"
+CODE_PAGE = "/admin/login/code"
 NO_MATCH = "That email and password do not match."
 BAD_LINK = (
     "This sign-in link does not work: it may have been used already, be more than 24 hours "
@@ -87,6 +91,8 @@ def _login_page(
     request: Request, *, next_: str, email: str = "", error: str = "", status: int = 200
 ) -> Response:
     notice = "You are signed out." if request.query_params.get("signed_out") else ""
+    if request.query_params.get("expired"):
+        notice = "Signing in took too long, or the code step ended: sign in again."
     return render(
         request,
         None,
@@ -100,7 +106,7 @@ def _login_page(
     )
 
 
-def _throttled(request: Request, seconds: int) -> Response:
+def throttled_page(request: Request, seconds: int) -> Response:
     minutes = max(1, math.ceil(seconds / 60))
     at = (utcnow() + timedelta(seconds=seconds)).strftime("%H:%M UTC")
     text = (
@@ -118,7 +124,7 @@ def _throttled(request: Request, seconds: int) -> Response:
     )
 
 
-def _signed_in(request: Request, staff: Staff, target: str) -> Response:
+def start_session(request: Request, staff: Staff, target: str) -> Response:
     """Start a session for ``staff`` (ending the one this browser had) and go to ``target``."""
     web = web_state(request)
     assert staff.id is not None
@@ -162,7 +168,7 @@ def login(
     key, ip = _account_key(email), client_ip(request)
     wait = throttle(request).wait(key, ip)
     if wait:
-        return _throttled(request, wait)
+        return throttled_page(request, wait)
     staff = accounts.authenticate(web.engine, email, password)
     if staff is None:
         throttle(request).failed(key, ip)
@@ -176,8 +182,34 @@ def login(
         )
         return _login_page(request, next_=target, email=email[:320], error=NO_MATCH, status=401)
     throttle(request).succeeded(key, ip)
+    if totp.enabled(staff):
+        return _second_step(request, staff, target)
     activity.record(web.engine, actor=staff.email, action="signin", staff_id=staff.id, ip=ip)
-    return _signed_in(request, staff, target)
+    return start_session(request, staff, target)
+
+
+def pending_cookie(request: Request) -> str:
+    return ("__Host-" if web_state(request).settings.base_url.startswith("https://") else "") + (
+        "nl_staff_code"
+    )
+
+
+def _second_step(request: Request, staff: Staff, target: str) -> Response:
+    """The password was right; the code comes next. Nothing is signed in yet."""
+    web = web_state(request)
+    assert staff.id is not None
+    token = totp.begin(web.engine, staff.id)
+    response = RedirectResponse(f"{CODE_PAGE}?next={quote(target, safe='')}", status_code=303)
+    response.set_cookie(
+        pending_cookie(request),
+        token,
+        max_age=int(totp.PENDING_LIFETIME.total_seconds()),
+        path="/",
+        secure=web.settings.base_url.startswith("https://"),
+        httponly=True,
+        samesite="lax",
+    )
+    return response
 
 
 @router.post("/admin/logout")
@@ -267,4 +299,4 @@ def link_use(
     activity.record(
         web.engine, actor=staff.email, action="signin", staff_id=staff.id, ip=client_ip(request)
     )
-    return _signed_in(request, staff, HOME)
+    return start_session(request, staff, HOME)
