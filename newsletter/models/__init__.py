@@ -94,6 +94,16 @@ class Subscriber(SQLModel, table=True):
     __tablename__ = "subscriber"
     __table_args__ = (
         sa.Index("ix_subscriber_email_key", "email_key", unique=True),
+        # the dashboard's list, newest first, by keyset (0012)
+        sa.Index("ix_subscriber_created", "created_at", "id"),
+        sa.Index("ix_subscriber_status_created", "status", "created_at", "id"),
+        # an address prefix search (LIKE 'ann.lee@%') on PostgreSQL under any collation (0012;
+        # a plain second index on SQLite, whose LIKE cannot use an index anyway)
+        sa.Index(
+            "ix_subscriber_email_key_pattern",
+            "email_key",
+            postgresql_ops={"email_key": "text_pattern_ops"},
+        ),
         {"sqlite_autoincrement": True},
     )
 

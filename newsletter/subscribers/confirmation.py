@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.errors import ConfirmationNotSent
+from newsletter.errors import ConfirmationNotSent, SubscriberError, UnknownSubscriber
 from newsletter.issues import placeholders
 from newsletter.issues.build import org_context
 from newsletter.issues.compiler import compile_template, make_environment
@@ -110,9 +110,12 @@ def add_pending(
             session, email, name, confirmed=False, consent=consent,
             override_erasure=override_erasure,
         )  # fmt: skip
+        added.confirmation_sent_at = utcnow()  # asked: reconfirm and a resend wait for it
+        session.add(added)
     try:
         confirmations.send(added)
     except DeliveryError as exc:
+        _release(engine, added)
         raise ConfirmationNotSent(
             f"added {added.email} as pending, but the confirmation email was not sent: {exc}"
         ) from exc
@@ -197,3 +200,23 @@ def _release(engine: sa.Engine, person: Subscriber) -> None:
             .where(subscriber_table.c.id == person.id)
             .values(confirmation_sent_at=None)
         )
+
+
+def resend(engine: sa.Engine, subscriber_id: int, confirmations: Confirmations) -> Subscriber:
+    """Staff sending a pending address its confirmation email again (``store.may_resend``: a
+    pending address, at most once an hour). An email the transport refuses is not counted."""
+    with session_scope(engine) as session:
+        person = session.get(Subscriber, subscriber_id)
+        if person is None:
+            raise UnknownSubscriber("this subscriber is no longer on the list")
+        why = store.may_resend(person, utcnow())
+        if why:
+            raise SubscriberError(why)
+        person.confirmation_sent_at = utcnow()
+        session.add(person)
+    try:
+        confirmations.send(person)
+    except DeliveryError as exc:
+        _release(engine, person)
+        raise ConfirmationNotSent(f"the confirmation email was not sent: {exc}") from exc
+    return person

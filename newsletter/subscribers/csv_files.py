@@ -134,6 +134,47 @@ def read_rows(path: Path, stream: IO[str], report: ImportReport | None = None) -
         )
 
 
+@dataclass(frozen=True)
+class Columns:
+    """What ``detect`` found in a header line: the delimiter and the columns read."""
+
+    delimiter: str
+    email: str | None
+    name: str  # the name column, or "First Name + Last Name", or "" when there is none
+
+
+def detect(header_line: str) -> Columns:
+    """The delimiter and the email and name columns of a header line, as an import reads them."""
+    delimiter = delimiter_of(header_line)
+    cells = next(csv.reader([header_line.rstrip("\r\n")], delimiter=delimiter), [])
+    headers = {_key(c): c for c in cells if c}
+    name, first, last = (_column(headers, c) for c in (NAME_COLUMNS, FIRST_COLUMNS, LAST_COLUMNS))
+    return Columns(
+        delimiter, _column(headers, EMAIL_COLUMNS), name or " + ".join(filter(None, (first, last)))
+    )
+
+
+def check_csv(session: Session, path: Path, keep: int = 5) -> tuple[ImportReport, list[Row]]:
+    """What ``import_csv`` would do, writing nothing: its report (every invalid line and repeat
+    with its line number) and the first ``keep`` rows as read."""
+    report = ImportReport()
+    first: list[Row] = []
+    existing = set(session.exec(select(Subscriber.email_key)).all())
+    suppressed = set(session.exec(select(Suppression.email_hash)).all())
+    lines: dict[str, int] = {}
+    batch: list[tuple[str, str, str]] = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            for row in read_rows(path, stream, report):
+                if len(first) < keep:
+                    first.append(row)
+                _sort(row, report, existing, suppressed, lines, batch)
+                batch.clear()
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ImportFileError(path, f"cannot read the file: {exc}") from exc
+    return report, first
+
+
 def import_csv(
     session: Session,
     path: Path,
@@ -258,10 +299,19 @@ def from_spreadsheet(cell: str | None) -> str:
 def write_csv(subscribers: Iterable[Subscriber], stream: IO[str]) -> int:
     """The export: one row per subscriber, times in ISO 8601 UTC, every cell safe to open in a
     spreadsheet (``for_spreadsheet``). Returns the row count."""
+    write_header(stream)
+    return write_rows(subscribers, stream)
+
+
+def write_header(stream: IO[str]) -> None:
+    csv.writer(stream, lineterminator="\n").writerow(EXPORT_COLUMNS)
+
+
+def write_rows(subscribers: Iterable[Subscriber], stream: IO[str]) -> int:
+    """The export's rows without the header (a streamed export writes them batch by batch)."""
     writer = csv.writer(stream, lineterminator="\n")
     # the csv module quotes only what is in lineterminator: a lone CR would split the row
     quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(EXPORT_COLUMNS)
     count = 0
     for s in subscribers:
         times = (s.created_at, s.confirmed_at, s.unsubscribed_at)

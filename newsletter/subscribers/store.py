@@ -350,3 +350,30 @@ def history(session: Session, subscriber: Subscriber) -> tuple[list[Consent], li
         .order_by(col(StatusEvent.id))
     ).all()
     return list(consents), list(events)
+
+
+def restore(session: Session, subscriber: Subscriber, consent: ConsentInfo) -> bool:
+    """Staff putting an unsubscribed address back, with the person's new consent recorded
+    (``consent.source`` required). Only an address that had confirmed before may come back
+    this way (the ``resubscribe`` rule of status.MOVES); anyone else needs a fresh
+    confirmation. Returns whether the status changed."""
+    if not consent.source.strip():
+        raise SubscriberError("say where and how the person agreed again (the consent source)")
+    now = utcnow()
+    if not move(session, subscriber, Cause.resubscribe, "resubscribed by staff", now):
+        return False
+    record_consent(session, subscriber.id, consent, now)
+    return True
+
+
+def may_resend(subscriber: Subscriber, now: datetime) -> str:
+    """Why a confirmation email may not be sent again now ("" when it may): only a pending
+    address, at most once per ``RESEND_AFTER`` (the rule a signup follows)."""
+    if subscriber.status != Status.pending:
+        return (
+            f"only a pending address is sent a confirmation email (this one is {subscriber.status})"
+        )
+    last = subscriber.confirmation_sent_at
+    if last is not None and now - last < RESEND_AFTER:
+        return "a confirmation email went out less than an hour ago: wait before sending another"
+    return ""

@@ -18,6 +18,7 @@ from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import Transport
 from newsletter.web import admin, archive, errors, pages, proofs, webhooks
+from newsletter.web.admin.subscriber_import import IMPORT, MAX_UPLOAD
 from newsletter.web.background import DueSender
 from newsletter.web.deps import Web
 from newsletter.web.edge import Edge
@@ -93,7 +94,7 @@ def create_app(
         Edge,
         proxies=Proxies(settings.trusted_proxies),
         base_url=settings.base_url,
-        limits={webhooks.PATH: webhooks.MAX_BODY},
+        limits={webhooks.PATH: webhooks.MAX_BODY, IMPORT: MAX_UPLOAD},
     )
 
     @app.get("/healthz")

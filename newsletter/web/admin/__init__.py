@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
+from newsletter.subscribers import directory
 from newsletter.web.admin import (
     account,
     activity_log,
@@ -28,6 +29,8 @@ from newsletter.web.admin import (
     signin_code,
     sources,
     staff_accounts,
+    subscriber_import,
+    subscribers,
     twofactor,
     workflow,
 )
@@ -46,6 +49,8 @@ ROUTERS: list[APIRouter] = [
     history.router,
     workflow.router,
     report.router,
+    subscriber_import.router,  # /admin/subscribers/export before the person's page
+    subscribers.router,
     signin_code.router,
     twofactor.router,
     staff_accounts.router,
@@ -62,6 +67,7 @@ def install(app: FastAPI) -> None:
         settings.signin_rate_limit, settings.signin_ip_rate_limit
     )
     app.state.proof_limit = ProofLimit()
+    app.state.subscriber_counts = directory.Counts()
     for router in ROUTERS:
         app.include_router(router)
     render.install(app)

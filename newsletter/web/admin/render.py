@@ -35,6 +35,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/admin/sources", "Sources", Permission.read),
     ("/admin/activity", "Activity", Permission.read),
     ("/admin/account", "Your account", Permission.read),
+    ("/admin/subscribers", "Subscribers", Permission.read_subscribers),
     ("/admin/staff", "Staff", Permission.manage_staff),
     ("/admin/settings", "Settings", Permission.manage_staff),
 ]
