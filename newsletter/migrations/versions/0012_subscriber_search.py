@@ -5,13 +5,13 @@ text_pattern_ops index serves it under any collation (the unique index serves LI
 "C"; C.UTF-8 is not "C" to the planner: the bench measured 120 ms without it at 1,000,000 rows).
 
 Revision ID: 0012
-Revises: 0010 (main's head when this was written: the brief asked for 0011, which main does not have)
+Revises: 0011
 """
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

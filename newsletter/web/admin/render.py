@@ -33,11 +33,11 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/admin/issues", "Issues", Permission.read),
     ("/admin/posts", "Posts", Permission.read),
     ("/admin/sources", "Sources", Permission.read),
-    ("/admin/activity", "Activity", Permission.read),
-    ("/admin/account", "Your account", Permission.read),
     ("/admin/subscribers", "Subscribers", Permission.read_subscribers),
+    ("/admin/activity", "Activity", Permission.read),
     ("/admin/staff", "Staff", Permission.manage_staff),
     ("/admin/settings", "Settings", Permission.manage_staff),
+    ("/admin/account", "Your account", Permission.read),
 ]
 
 
