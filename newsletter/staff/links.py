@@ -32,20 +32,30 @@ def create(engine: sa.Engine, staff_id: int, purpose: str, *, now: datetime | No
     """A new link for ``staff_id``: its token (shown once, never stored). Older unused links of
     the same person stop working."""
     now = now or utcnow()
+    void(engine, staff_id, now=now)
+    return issue(engine, staff_id, purpose, LIFETIME, now=now)
+
+
+def issue(
+    engine: sa.Engine,
+    staff_id: int,
+    purpose: str,
+    lifetime: timedelta,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """A one-time token of ``purpose`` for ``staff_id``, valid for ``lifetime``: the token
+    (only its SHA-256 is stored). Also the two-factor step's token (staff/totp.py)."""
+    now = now or utcnow()
     token = secrets.token_urlsafe(32)
     with Session(engine) as session:
-        session.execute(
-            sa.update(StaffLink)
-            .where(col(StaffLink.staff_id) == staff_id, col(StaffLink.used_at).is_(None))
-            .values(used_at=now)
-        )
         session.add(
             StaffLink(
                 token_hash=token_hash(token),
                 staff_id=staff_id,
                 purpose=purpose,
                 created_at=now,
-                expires_at=now + LIFETIME,
+                expires_at=now + lifetime,
             )
         )
         session.commit()
@@ -67,9 +77,14 @@ def _usable(token: str) -> bool:
 
 
 def peek(
-    engine: sa.Engine, token: str, *, now: datetime | None = None
+    engine: sa.Engine,
+    token: str,
+    *,
+    purposes: tuple[str, ...] = PURPOSES,
+    now: datetime | None = None,
 ) -> tuple[StaffLink, Staff] | None:
-    """The link and its (enabled) staff member if the link still works; changes nothing."""
+    """The link (of one of ``purposes``) and its (enabled) staff member if it still works;
+    changes nothing."""
     if not _usable(token):
         return None
     now = now or utcnow()
@@ -77,7 +92,7 @@ def peek(
         found = session.exec(
             select(StaffLink, Staff)
             .join(Staff, col(Staff.id) == col(StaffLink.staff_id))
-            .where(StaffLink.token_hash == token_hash(token), col(StaffLink.purpose).in_(PURPOSES))
+            .where(StaffLink.token_hash == token_hash(token), col(StaffLink.purpose).in_(purposes))
         ).first()
     if found is None:
         return None
@@ -87,7 +102,13 @@ def peek(
     return link, staff
 
 
-def claim(engine: sa.Engine, token: str, *, now: datetime | None = None) -> int | None:
+def claim(
+    engine: sa.Engine,
+    token: str,
+    *,
+    purposes: tuple[str, ...] = PURPOSES,
+    now: datetime | None = None,
+) -> int | None:
     """Use the link: the staff id it was for, or None if it is unknown, used or expired.
     Atomic: of two claims of one link, one wins."""
     if not _usable(token):
@@ -98,7 +119,7 @@ def claim(engine: sa.Engine, token: str, *, now: datetime | None = None) -> int 
             sa.update(StaffLink)
             .where(
                 col(StaffLink.token_hash) == token_hash(token),
-                col(StaffLink.purpose).in_(PURPOSES),
+                col(StaffLink.purpose).in_(purposes),
                 col(StaffLink.used_at).is_(None),
                 col(StaffLink.expires_at) > now,
             )

@@ -5,7 +5,7 @@ hash made with other parameters still verifies, and ``verify`` then hands back a
 the caller to store, so raising the parameters upgrades each account at its next sign-in.
 
 A new password needs ``MIN_LENGTH`` characters, is not one of the well-known passwords of
-``common-passwords.txt`` (in lower case, with leading and trailing digits and punctuation
+``well-known-passwords.txt`` (in lower case, with leading and trailing digits and punctuation
 removed: ``Password2024!`` is ``password``), is not one character repeated, and is not the
 person's address, the part before its @, or their name.
 """
@@ -25,15 +25,15 @@ from newsletter.errors import WeakPassword
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024  # argon2 takes any length; a megabyte of "password" is only slow
-COMMON_FILE = Path(__file__).with_name("common-passwords.txt")
+WELL_KNOWN_FILE = Path(__file__).with_name("well-known-passwords.txt")
 _EDGES = re.compile(r"^[\W\d_]+|[\W\d_]+$")
 _HASHER = PasswordHash((Argon2Hasher(),))
 
 
 @functools.cache
-def common() -> frozenset[str]:
+def well_known() -> frozenset[str]:
     """The well-known passwords, in lower case."""
-    lines = COMMON_FILE.read_text(encoding="utf-8").splitlines()
+    lines = WELL_KNOWN_FILE.read_text(encoding="utf-8").splitlines()
     return frozenset(
         line.strip().lower() for line in lines if line.strip() and not line.startswith("#")
     )
@@ -53,7 +53,7 @@ def problem(password: str, *, email: str = "", name: str = "") -> str | None:
     if not password.strip():
         return "The password cannot be only spaces."
     lowered = password.strip().lower()
-    if lowered in common() or _EDGES.sub("", lowered) in common():
+    if lowered in well_known() or _EDGES.sub("", lowered) in well_known():
         return "This is one of the common passwords attackers try first: choose another."
     if len(set(lowered)) <= 2:
         return "The password repeats one or two characters: choose another."

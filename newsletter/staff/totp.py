@@ -31,8 +31,8 @@ import qrcode.image.svg
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from newsletter.models import Staff, StaffLink, StaffRecoveryCode, utcnow
-from newsletter.staff.sessions import token_hash
+from newsletter.models import Staff, StaffRecoveryCode, utcnow
+from newsletter.staff import links
 
 RECOVERY_CODES = 10
 PENDING, PENDING_LIFETIME = "second_step", timedelta(minutes=5)
@@ -191,53 +191,15 @@ def turn_off(engine: sa.Engine, staff_id: int) -> None:
 
 def begin(engine: sa.Engine, staff_id: int, *, now: datetime | None = None) -> str:
     """The half-signed-in step after a correct password: its token (for a cookie)."""
-    now = now or utcnow()
-    token = secrets.token_urlsafe(32)
-    with Session(engine) as session:
-        session.add(
-            StaffLink(
-                token_hash=token_hash(token),
-                staff_id=staff_id,
-                purpose=PENDING,
-                created_at=now,
-                expires_at=now + PENDING_LIFETIME,
-            )
-        )
-        session.commit()
-    return token
+    return links.issue(engine, staff_id, PENDING, PENDING_LIFETIME, now=now)
 
 
 def pending(engine: sa.Engine, token: str, *, now: datetime | None = None) -> Staff | None:
     """The (enabled) person half-signed-in with ``token``, or None."""
-    if not 0 < len(token) <= 100:
-        return None
-    now = now or utcnow()
-    with Session(engine) as session:
-        found = session.exec(
-            select(StaffLink, Staff)
-            .join(Staff, col(Staff.id) == col(StaffLink.staff_id))
-            .where(StaffLink.token_hash == token_hash(token), StaffLink.purpose == PENDING)
-        ).first()
-    if found is None:
-        return None
-    link, staff = found
-    if link.used_at is not None or now >= link.expires_at or staff.disabled_at is not None:
-        return None
-    return staff
+    found = links.peek(engine, token, purposes=(PENDING,), now=now)
+    return None if found is None else found[1]
 
 
 def finish(engine: sa.Engine, token: str, *, now: datetime | None = None) -> bool:
     """Use up the half-signed-in step (once: of two requests with it, one wins)."""
-    now = now or utcnow()
-    with engine.begin() as connection:
-        done = connection.execute(
-            sa.update(StaffLink)
-            .where(
-                col(StaffLink.token_hash) == token_hash(token),
-                col(StaffLink.purpose) == PENDING,
-                col(StaffLink.used_at).is_(None),
-                col(StaffLink.expires_at) > now,
-            )
-            .values(used_at=now)
-        )
-    return bool(done.rowcount)
+    return links.claim(engine, token, purposes=(PENDING,), now=now) is not None

@@ -52,7 +52,7 @@ def test_a_good_password_passes():
 
 
 def test_the_common_list_is_a_few_hundred_lower_case_entries():
-    common = passwords.common()
+    common = passwords.well_known()
     assert 300 <= len(common) <= 2000
     assert "password" in common and "iloveyou" in common and "qwerty123456" in common
 
