@@ -87,6 +87,13 @@ def seed(engine: sa.Engine, count: int) -> None:
             "SELECT id, created_at, (ARRAY['signup form', 'import: members.csv', "
             "'added by staff: dashboard'])[1 + id % 3], '', '', '' FROM subscriber"
         )
+        # the rare ones a search must find without reading the list: 100 from one old import,
+        # 50 people named Zsofia Zzqa
+        cursor.execute(
+            "UPDATE consent SET source = 'import: 2019-conference.csv' "
+            "WHERE subscriber_id % 10000 = 7"
+        )
+        cursor.execute("UPDATE subscriber SET name = 'Zsofia Zzqa' WHERE id % 20000 = 3")
         raw.commit()
     finally:
         raw.close()
@@ -174,10 +181,16 @@ def run(url: str, folder: Path, subscribers: int, requests: int) -> None:
         f"search '{some}' (address prefix or name)": f"/admin/subscribers?q={some}",
         "name search 'okafor'": "/admin/subscribers?q=okafor",
         "short search 'zz' (address prefix only)": "/admin/subscribers?q=zz",
-        "rare name search 'zzq' (reads all)": "/admin/subscribers?q=zzq",
+        "rare name search 'zzqa' (50 people)": "/admin/subscribers?q=zzqa",
+        "search nobody matches 'qqqx'": "/admin/subscribers?q=qqqx",
         "status complained": "/admin/subscribers?status=complained",
         "status complained, deep": f"/admin/subscribers?status=complained&older={cursor}",
         "source 'staff' (a third of them)": "/admin/subscribers?source=staff",
+        "source 'conference' (100 people)": "/admin/subscribers?source=conference",
+        "source 'conference', status complained": (
+            "/admin/subscribers?source=conference&status=complained"
+        ),
+        "source nobody came from 'qqqx'": "/admin/subscribers?source=qqqx",
     }
     print(f"\n{subscribers:,} subscribers, PostgreSQL, {requests} requests each, in process")
     for label, path in pages.items():

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from newsletter import db
+from newsletter.models import include_object
 from tests.conftest import run_cli
+
+
+def _context(connection: sa.Connection) -> MigrationContext:
+    return MigrationContext.configure(connection, opts={"include_object": include_object})
 
 
 def test_migrations_match_the_models(engine):
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        diff = compare_metadata(_context(connection), SQLModel.metadata)
     assert diff == []
     assert db.current_revision(engine) == db.head_revision()
 
@@ -51,5 +57,5 @@ def test_every_migration_goes_down_to_nothing_and_up_again(engine):
     db.upgrade(engine)
     assert db.current_revision(engine) == db.head_revision()
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        diff = compare_metadata(_context(connection), SQLModel.metadata)
     assert diff == []

@@ -3,12 +3,13 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import newsletter.models  # noqa: F401  (registers the tables)
+from newsletter.models import include_object  # (importing registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=SQLModel.metadata,
+    include_object=include_object,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():

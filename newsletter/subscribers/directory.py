@@ -4,9 +4,11 @@ A page is read newest first by ``(created_at, id)`` with a keyset cursor (``Curs
 OFFSET: each page costs the same however deep it is (migration 0012 indexes the pair, and
 ``(status, created_at, id)`` for a status filter). A search with an ``@`` is a prefix of the
 address (``email_key LIKE 'ann.lee@%'``, the ``text_pattern_ops`` index on PostgreSQL); without
-one it is a prefix of the address or a part of the name (``lower(name) LIKE '%lee%'``, which
-reads the rows newest first until a page is full: bench/subscribers_admin.py measures both).
-The source filter is the first consent record's source (where the address came from).
+one it is a prefix of the address or a part of the name (``lower(name) LIKE '%lee%'``). On
+PostgreSQL a name, and the source filter, that few people match are found from 0013's pg_trgm
+indexes, and a common one by reading the list newest first until a page is full: the planner
+picks (bench/subscribers_admin.py measures both). The source filter is the first consent
+record's source (where the address came from).
 ``batches`` reads a filtered list in keyset batches for the streamed export.
 """
 
@@ -93,9 +95,22 @@ def first_source() -> sa.ScalarSelect[str]:
 
 
 def _first_source_has(text: str) -> sa.ColumnElement[bool]:
-    """Read per row in the list's order (the consent index), so a common source fills a page
-    quickly; a rare one reads far (docs/dashboard.md has the figures)."""
-    return sa.func.lower(first_source()).like(f"%{_escaped(text.lower())}%", escape="\\")
+    """The subscriber's first consent record has ``text`` in its source: the consent rows whose
+    source matches (0013's trigram index on PostgreSQL, so a rare source is found from the
+    index) that no earlier consent of theirs precedes. A common source is read in the list's
+    order instead, as the planner chooses (bench/subscribers_admin.py has both)."""
+    consent = consent_table.alias("matching_consent")
+    earlier = consent_table.alias("earlier_consent")
+    first_matching = (
+        sa.select(consent.c.subscriber_id)
+        .where(sa.func.lower(consent.c.source).like(f"%{_escaped(text.lower())}%", escape="\\"))
+        .where(
+            ~sa.exists().where(
+                earlier.c.subscriber_id == consent.c.subscriber_id, earlier.c.id < consent.c.id
+            )
+        )
+    )
+    return subscriber_table.c.id.in_(first_matching)
 
 
 @dataclass(frozen=True)

@@ -85,12 +85,16 @@ def find(session: Session, email: str) -> Subscriber | None:
 
 
 def suppressed(session: Session, email: str) -> bool:
-    """Whether the address was erased (and has not signed up and confirmed since)."""
-    digest = email_hash(email)
-    return (
-        session.exec(select(Suppression.id).where(Suppression.email_hash == digest)).first()
-        is not None
-    )
+    """Whether the address was erased (and has not been added again with new consent since)."""
+    return _suppressed(session.connection(), email)
+
+
+def _suppressed(connection: sa.Connection, email: str) -> bool:
+    table = Suppression.__table__  # type: ignore[attr-defined]
+    found = connection.execute(
+        sa.select(table.c.id).where(table.c.email_hash == email_hash(email))
+    ).first()
+    return found is not None
 
 
 def by_key(session: Session, key: str) -> Subscriber:
@@ -129,9 +133,13 @@ def subscribe(
 ) -> Subscriber | None:
     """A signup. Returns the subscriber when a confirmation email is due, else None.
 
-    New addresses (erased ones too) become pending; a confirmed address needs nothing; anyone
-    else gets at most one confirmation email per hour. The status only changes on confirming.
-    Written with Core statements: this is the web app's hot path (bench/signup.py).
+    New addresses become pending; a confirmed address needs nothing; anyone else gets at most
+    one confirmation email per hour. The status only changes on confirming. An erased address
+    (suppressed) gets nothing and nothing is written: the person asked to be forgotten, and a
+    signup in their name, by them or by anyone, does not reach them; they come back through staff
+    who record their new consent (``add`` with ``override_erasure``). The form answers as for
+    anyone, so it tells nobody who was erased. Written with Core statements: this is the web
+    app's hot path (bench/signup.py).
     """
     connection = session.connection()
     columns = (
@@ -143,6 +151,9 @@ def subscribe(
     where = subscriber_table.c.email_key == key
     found = connection.execute(sa.select(*columns).where(where)).first()
     if found is None:
+        if _suppressed(connection, email):
+            log.info("a signup for an erased (suppressed) address was refused")
+            return None
         return _insert_pending(session, email, name, consent, now)
     last_sent = found.confirmation_sent_at
     if found.status == Status.confirmed or (last_sent and now - last_sent < RESEND_AFTER):

@@ -2,7 +2,7 @@
 
 The admin imports a CSV file with one bad line (refused with the line number, nothing written),
 fixes it and imports it (the progress polled by htmx), finds a person, reads their history,
-erases them, and the address is then refused when added again (suppressed). axe-core on every
+erases them, and the address is then refused when added again and at signup (suppressed). axe-core on every
 page: no serious or critical violation. Screenshots at 1280 and 375 px go to
 ``$NEWSLETTER_SCREENSHOTS`` when it is set.
 """
@@ -23,7 +23,7 @@ from newsletter.subscribers import store
 from newsletter.subscribers.store import ConsentInfo
 from tests.admin.test_browser_workflow import Axe, shoot
 from tests.live import serving
-from tests.subscribers.conftest import BROWSER_MARKS
+from tests.subscribers.conftest import BROWSER_MARKS, Outbox
 
 pytestmark = BROWSER_MARKS
 EMAIL, PASSWORD = "admin@example.org", "copper kettle meadow 2213"
@@ -56,7 +56,7 @@ def test_import_find_read_and_erase_in_the_browser(
         monkeypatch.setenv("NEWSLETTER_BASE_URL", base)
         return Settings()
 
-    with serving(settings_for, admin_engine, lifespan=False) as (base, _settings):
+    with serving(settings_for, admin_engine, lifespan=False) as (base, live_settings):
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         page.goto(f"{base}/admin/subscribers")
         page.get_by_label("Email address").fill(EMAIL)
@@ -115,3 +115,35 @@ def test_import_find_read_and_erase_in_the_browser(
         page.get_by_text(re.compile("was erased and is suppressed")).wait_for()
         axe.check(page)
         shoot(page, "subscriber-add-refused")
+
+        # and refused at signup: a visitor who types it on the public form gets the answer
+        # everyone gets (it tells nobody who was erased), and nothing is written or sent
+        visitor = browser.new_context(viewport={"width": 375, "height": 800}).new_page()
+        for address in ("Bo@Example.org", "dee@example.org"):  # erased; new (a control)
+            visitor.goto(f"{base}/subscribe")
+            visitor.get_by_label("Email address").fill(address)
+            visitor.get_by_role("button", name="Subscribe").click()
+            visitor.wait_for_load_state()
+            assert visitor.get_by_role("heading", level=1).inner_text() == "Check your inbox"
+        visitor.context.close()
+        assert len(Outbox(live_settings.outbox_dir).to("dee@example.org")) == 1
+        with Session(admin_engine) as session:
+            assert store.find(session, "bo@example.org") is None
+            assert store.suppressed(session, "bo@example.org")
+        assert Outbox(live_settings.outbox_dir).to("bo@example.org") == []
+        assert Outbox(live_settings.outbox_dir).to("Bo@Example.org") == []
+
+        # Bo writes to ask to come back: the admin adds them over the erasure, with the consent
+        page.goto(f"{base}/admin/subscribers/add")
+        page.get_by_label("Email address").fill("bo@example.org")
+        page.get_by_role("button", name="Add").click()
+        page.get_by_label(re.compile("asked to come back after being erased")).check()
+        page.get_by_label("Where and how they agreed").fill("asked by email, 29 November")
+        axe.check(page)
+        page.get_by_role("button", name="Add").click()
+        page.get_by_text(re.compile("confirmation email")).first.wait_for()
+        with Session(admin_engine) as session:
+            back = store.find(session, "bo@example.org")
+            assert back is not None and back.status == "pending"
+            assert not store.suppressed(session, "bo@example.org")
+        assert len(Outbox(live_settings.outbox_dir).to("bo@example.org")) == 1

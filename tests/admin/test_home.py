@@ -97,9 +97,13 @@ def test_the_page_shows_the_next_issue_the_last_sends_statuses_and_posts(
     )
     sync_markdown(admin_settings, admin_engine)
     text = as_role(Role.viewer).get("/admin/").text
-    # the sample issues were due in 2016: the earliest is next, stale, not approved
-    assert '<a href="/admin/issues/2016-q3">2016-q3</a>' in text
-    assert "state-stale" in text and "Approval: <strong>not approved yet</strong>" in text
+    # the sample issues were due in 2016 and 2017: none is next; both are missed, newest first
+    upcoming = text[text.index('id="next-title"') : text.index('id="sends-title"')]
+    assert "No issue is scheduled." in upcoming
+    missed = upcoming[upcoming.index('id="missed-title"') :]
+    assert missed.index('href="/admin/issues/2016-q4/send"') < missed.index(
+        'href="/admin/issues/2016-q3/send"'
+    )
     sends = text[text.index('id="sends-title"') : text.index('id="subscribers-title"')]
     assert "2016-q2" in sends and 'data-label="Uncertain">1<' in sends
     assert 'data-label="Accepted">2<' in sends and 'data-label="Delivered">1<' in sends
@@ -113,16 +117,31 @@ def test_the_page_shows_the_next_issue_the_last_sends_statuses_and_posts(
     assert "style=" not in text  # the admin CSP forbids style attributes
 
 
-def test_the_next_issue_skips_a_sent_one_and_says_when_none_waits(
+def test_the_next_issue_is_the_first_scheduled_one_after_the_missed_ones(
     as_role: Callable[[Role], StaffClient], admin_settings: Settings, admin_engine: sa.Engine
 ) -> None:
-    _send(admin_engine, "2016-q3", "outbox", "accepted")  # sent: not the next any more
-    text = as_role(Role.viewer).get("/admin/").text
-    upcoming = text[text.index('id="next-title"') : text.index('id="sends-title"')]
-    assert '<a href="/admin/issues/2016-q4">2016-q4</a>' in upcoming
+    def upcoming() -> str:
+        text = as_role(Role.viewer).get("/admin/").text
+        return text[text.index('id="next-title"') : text.index('id="sends-title"')]
+
+    q4 = (admin_settings.issues_dir / "2016-q4.toml").read_text()
+    later = utcnow() + timedelta(days=3)
+    (admin_settings.issues_dir / "2030-q1.toml").write_text(
+        q4.replace("send_at = 2017-01-10T09:00:00+07:00", f"send_at = {later.isoformat()}").replace(
+            'quarter = "2016-Q4"', 'quarter = "2016-Q4"\n# a later copy'
+        )
+    )
+    # two missed 2016 issues come first in time; the scheduled one is still the next
+    section = upcoming()
+    assert '<p class="next"><a href="/admin/issues/2030-q1">2030-q1</a>' in section
+    assert "state-scheduled" in section and "(in 2 days" in section
+    assert 'href="/admin/issues/2016-q3/send"' in section.split('id="missed-title"')[1]
+    _send(admin_engine, "2016-q3", "outbox", "accepted")  # sent: no longer missed
     _send(admin_engine, "2016-q4", "outbox", "accepted")
-    text = as_role(Role.viewer).get("/admin/").text
-    assert "No issue is scheduled." in text
+    section = upcoming()
+    assert 'id="missed-title"' not in section and "2030-q1" in section
+    _send(admin_engine, "2030-q1", "outbox", "accepted")
+    assert "No issue is scheduled." in upcoming()
 
 
 @pytest.mark.parametrize(

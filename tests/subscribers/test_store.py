@@ -108,11 +108,18 @@ def test_erase_removes_personal_data_and_keeps_only_a_hash(engine):
         suppression = session.exec(select(Suppression)).one()
     assert "ann" not in suppression.email_hash
     assert suppression.email_hash == subscribers.email_hash("ann@example.org")
-    # signing up again needs a fresh confirmation; confirming lifts the suppression
+    # a signup in the erased address's name (any letter case) sends nothing, writes nothing
     with session_scope(engine) as session:
-        again = subscribers.subscribe(session, "ann@example.org", "", FORM, now)
-        assert again is not None and again.status == "pending"
-        subscribers.confirm(session, again.key, now, now)
+        assert subscribers.subscribe(session, "Ann@Example.org", "Ann", FORM, now) is None
+    with Session(engine) as session:
+        assert session.exec(select(Subscriber)).all() == []
+        assert session.exec(select(Consent)).all() == []
+    # staff bring the person back with their new consent: the suppression is lifted
+    with session_scope(engine) as session:
+        again = subscribers.add(
+            session, "ann@example.org", "", confirmed=False, consent=FORM, override_erasure=True
+        )
+        assert again.status == "pending"
     with Session(engine) as session:
         assert session.exec(select(Suppression)).all() == []
 

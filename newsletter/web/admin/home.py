@@ -36,7 +36,8 @@ from newsletter.web.deps import WebState
 
 router = APIRouter()
 LAST_SENDS = 5
-UPCOMING = (states.State.scheduled, states.State.due, states.State.stale)
+UPCOMING = (states.State.scheduled, states.State.due)
+MISSED_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,18 @@ class SendFigures:
     clicks: int
 
 
-def next_issue(settings: Settings, engine: sa.Engine, now: datetime) -> states.IssueState | None:
-    """The scheduled (or due, or stale) issue whose time comes first: the issues with a send
-    time and no live send, in time order, the first whose state says so (usually the first;
-    only its state is worked out, not every issue's)."""
+@dataclass(frozen=True)
+class Upcoming:
+    """The next issue to go out, and the issues whose time passed without a send."""
+
+    next: states.IssueState | None  # scheduled or due, the earliest
+    missed: list[states.IssueState]  # stale (send-due refuses them), the most recent first
+
+
+def upcoming_issues(settings: Settings, engine: sa.Engine, now: datetime) -> Upcoming:
+    """The issues with a send time and no live send, in time order: the ones before the first
+    scheduled or due one are missed (stale: more than ``stale_after`` late, so the scheduler will
+    not send them), and that first one is next. Only the states up to it are worked out."""
     times = due_times(settings, engine)
     with engine.connect() as connection:
         sent = set(
@@ -68,11 +77,16 @@ def next_issue(settings: Settings, engine: sa.Engine, now: datetime) -> states.I
             ).scalars()
         )
     waiting = sorted((at, slug) for slug, at in times.items() if at and slug not in sent)
+    missed: list[states.IssueState] = []
     for _, slug in waiting:
         found = states.issue_states(settings, engine, only=slug, now=now)
-        if found and found[0].state in UPCOMING:
-            return found[0]
-    return None
+        if not found:
+            continue
+        if found[0].state in UPCOMING:
+            return Upcoming(found[0], missed[::-1])
+        if found[0].state == states.State.stale:
+            missed.append(found[0])
+    return Upcoming(None, missed[::-1])
 
 
 def last_sends(engine: sa.Engine, limit: int = LAST_SENDS) -> list[SendFigures]:
@@ -169,7 +183,8 @@ def home(request: Request, staffer: Reader, w: WebState) -> HTMLResponse:
         staffer,
         "home.html",
         title="Home",
-        upcoming=next_issue(w.settings, w.engine, now),
+        upcoming=upcoming_issues(w.settings, w.engine, now),
+        missed_shown=MISSED_SHOWN,
         sends=last_sends(w.engine),
         statuses=statuses,
         total=sum(statuses.values()),

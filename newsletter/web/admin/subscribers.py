@@ -39,7 +39,8 @@ DONE = {
     "resent": "The confirmation email was sent again.",
     "added": "Added.",
     "added_pending": "Added as pending; the confirmation email was sent.",
-    "erased": "Erased. The address is suppressed: it will not be imported or added again.",
+    "erased": "Erased. The address is suppressed: it is not imported, signed up or added again "
+    "unless the person asks to come back.",
 }
 
 
@@ -260,10 +261,9 @@ async def erase(request: Request, staffer: ManagesList, subscriber_id: int) -> R
 
 @router.get(PATH + "/add")
 def add_form(request: Request, staffer: ManagesList) -> Response:
-    form = {"email": "", "name": "", "confirmed": False, "source": ""}
-    return render(
-        request, staffer, "subscriber_add.html", title="Add a subscriber", form=form, problem=""
-    )
+    form = {"email": "", "name": "", "confirmed": False, "source": "", "override": False}
+    return render(request, staffer, "subscriber_add.html", title="Add a subscriber", form=form,
+                  problem="", erased=False)  # fmt: skip
 
 
 @router.post(PATH + "/add")
@@ -274,29 +274,41 @@ async def add(request: Request, staffer: ManagesList) -> Response:
         "name": await _field(request, "name", store.NAME_MAX),
         "confirmed": await _field(request, "confirmed") == "yes",
         "source": await _field(request, "source"),
+        "override": await _field(request, "override_erasure") == "yes",
     }
+    erased = False
     try:
         address = store.normalise_email(
             str(form["email"]), check_deliverability=web.settings.email_check_deliverability
         )
-        if form["confirmed"] and not form["source"]:
+        if (form["confirmed"] or form["override"]) and not form["source"]:
             raise InvalidAddress(
-                "A confirmed address needs the consent source: where and how the person agreed."
+                "A confirmed address, or one erased before, needs the consent source: where and "
+                "how the person agreed."
             )
+        with Session(web.engine) as session:
+            erased = store.suppressed(session, address)
         source = f"added by staff: dashboard{'; ' + str(form['source']) if form['source'] else ''}"
         consent = store.ConsentInfo(source=source)
+        override = bool(form["override"])
         if form["confirmed"]:
             with session_scope(web.engine) as session:
                 added = store.add(session, address, str(form["name"]), confirmed=True,
-                                  consent=consent)  # fmt: skip
+                                  consent=consent, override_erasure=override)  # fmt: skip
         else:
             added = add_pending(web.engine, address, str(form["name"]), consent,
-                                web.confirmations)  # fmt: skip
+                                web.confirmations, override_erasure=override)  # fmt: skip
     except NewsletterError as exc:
-        problem = str(exc).replace("--override-erasure", "the command line's --override-erasure")
-        return render(request, staffer, "subscriber_add.html", status=400,
+        problem = str(exc)
+        if "--override-erasure" in problem:
+            problem = (f"{form['email']} was erased and is suppressed. Add it again only if the "
+                       "person has asked to come back: tick the box below and say where and how "
+                       "they agreed.")  # fmt: skip
+        return render(request, staffer, "subscriber_add.html", status=400, erased=erased,
                       title="Add a subscriber", form=form, problem=problem)  # fmt: skip
     state = "confirmed" if form["confirmed"] else "pending"
     counts_of(request).forget()
+    if form["override"] and erased:
+        state += ", over an erasure"
     staffer.log(web.engine, "subscriber_add", subject(added.id), state)
     return _back(added.id or 0, "added" if form["confirmed"] else "added_pending")
