@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -53,10 +54,17 @@ def send(
     allow_changed: Annotated[
         bool, typer.Option(help="Resume a partial send although the issue has changed.")
     ] = False,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=32, help="Send in N processes (default: the send_processes setting)."
+        ),
+    ] = None,
 ) -> None:
     """Send an issue to every confirmed subscriber, exactly once (or a --test proof)."""
     settings = get_settings()
     engine = open_engine(settings)
+    how_many = processes or settings.send_processes
     if bool(addresses) != test:
         raise SendError("give --test with the addresses to send a proof to: --test ADDR [ADDR...]")
     if not test and _already_finished(settings, engine, issue, resend_uncertain):
@@ -102,7 +110,7 @@ def send(
     if to_send and not yes and not typer.confirm("Go ahead?", default=False):
         raise typer.Exit(1)
     sender, bar = sender_with_bar(to_send)
-    _run(settings, engine, sender, sender.start_live(build.compiled), bar)
+    _run(settings, engine, sender, sender.start_live(build.compiled), bar, how_many)
 
 
 def _already_finished(
@@ -127,12 +135,26 @@ def _already_finished(
 
 
 def _run(
-    settings: Settings, engine: sa.Engine, sender: Sender, record: Send, bar: _Bar | None
+    settings: Settings,
+    engine: sa.Engine,
+    sender: Sender,
+    record: Send,
+    bar: _Bar | None,
+    processes: int = 1,
 ) -> None:
-    """Run the send, then say what the whole send amounts to (and what this run did)."""
+    """Run the send (in ``processes`` processes), then say what the whole send amounts to (and
+    what this run did)."""
     assert record.id is not None
+
+    def deliver() -> SendProgress:
+        if processes == 1:
+            return sender.run(record)
+        from newsletter.sending import processes as several
+
+        return several.run(settings, engine, sender, record, processes)
+
     try:
-        progress = bar.run(sender, record) if bar else sender.run(record)
+        progress = bar.run(deliver) if bar else deliver()
     except SendError:
         _totals_line(engine, record)  # the error line follows: resume with the same command
         raise
@@ -208,10 +230,10 @@ class _Bar:
             retries=progress.retries,
         )
 
-    def run(self, sender: Sender, record: Send) -> SendProgress:
+    def run(self, deliver: Callable[[], SendProgress]) -> SendProgress:
         with self.bar:
             self.bar.start_task(self.task)  # elapsed time counts from here, not from __init__
-            return sender.run(record)
+            return deliver()
 
 
 @sending_app.command()
@@ -267,7 +289,9 @@ def send_due(
     """
     settings = get_settings()
     engine = open_engine(settings)
-    outcomes = scheduler.send_due(settings, engine, make_transport(settings), force=force)
+    outcomes = scheduler.send_due(
+        settings, engine, make_transport(settings), force=force, processes=settings.send_processes
+    )
     if verbose:
         out.print(f"send-due at {summary.local_time(utcnow(), settings.zone)}:")
         if not outcomes:

@@ -201,6 +201,13 @@ class Settings(BaseSettings):
     send_concurrency: int = Field(
         2, ge=1, le=16, description="Batches a send process has in flight at once (one per thread)."
     )
+    send_processes: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Processes a send runs in (newsletter send, send-due); each has"
+        " send_concurrency batches in flight.",
+    )
     send_inflight_lease: float = Field(
         3600.0,
         gt=0,

@@ -133,9 +133,10 @@ def send_due(
     now: datetime | None = None,
     force: bool = False,
     options: SendOptions | None = None,
+    processes: int = 1,
 ) -> list[Outcome]:
-    """Send what is due; one Outcome per issue, in the order they are due (unscheduled last).
-    Never raises for one issue's failure."""
+    """Send what is due; one Outcome per issue, in the order they are due (unscheduled last),
+    each send in ``processes`` processes. Never raises for one issue's failure."""
     now = now or utcnow()
     zone = settings.zone
     stale = timedelta(seconds=settings.stale_after)
@@ -180,7 +181,7 @@ def send_due(
             )
             outcomes.append(Outcome(slug, at, Action.refused, detail))
             continue
-        outcomes.append(_send(settings, engine, transport, slug, at, options))
+        outcomes.append(_send(settings, engine, transport, slug, at, options, processes))
     return outcomes
 
 
@@ -194,6 +195,7 @@ def _send(
     slug: str,
     at: datetime,
     options: SendOptions | None,
+    processes: int,
 ) -> Outcome:
     try:
         load_issue(
@@ -204,7 +206,7 @@ def _send(
         )
         chosen = options or SendOptions.from_settings(settings)
         chosen = replace(chosen, started_by=chosen.started_by or "scheduler", clear_stop=False)
-        send, progress = send_issue(settings, engine, transport, slug, chosen)
+        send, progress = send_issue(settings, engine, transport, slug, chosen, processes=processes)
     except NewsletterError as exc:
         return Outcome(slug, at, Action.failed, str(exc))
     assert send.id is not None

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,15 +28,15 @@ from newsletter.issues.compiler import CompiledIssue
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
 from newsletter.sending import approval, ledger, recovery, stopping, summary
 from newsletter.sending.ledger import Claimed, Content
+from newsletter.sending.personalise import Personaliser
 from newsletter.sending.retrying import with_retries
 from newsletter.subscribers.address import key_of
 from newsletter.subscribers.store import normalise_email
-from newsletter.subscribers.tokens import Tokens, proof_urls, unsubscribe_url
-from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
+from newsletter.subscribers.tokens import Tokens
+from newsletter.transports.base import DeliveryError, Message, Transport
 
 TEST_PREFIX = "[TEST] "
 STOPPED_ON_REQUEST = "stopped on request after the batch in flight; run it again to resume"
-ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
 @dataclass
@@ -120,7 +120,6 @@ class Sender:
         self.options = options
         self.worker = ledger.worker_id()
         self.batch_size = transport.max_batch
-        self._wanted: set[str] | None = None
         self._lock = threading.Lock()
 
     def start_live(self, compiled: CompiledIssue) -> Send:
@@ -157,11 +156,14 @@ class Sender:
             resend_uncertain=options.resend_uncertain,
         )
         progress = Progress(audience=send.audience)
+        personaliser = Personaliser(send, options.base_url, self.tokens)  # once per send
         stop = threading.Event()
         count = max(1, options.concurrency)
         workers = [self.worker] + [ledger.worker_id() for _ in range(count - 1)]
         with ThreadPoolExecutor(count, thread_name_prefix="send") as pool:
-            futures = [pool.submit(self._loop, send, w, progress, stop) for w in workers]
+            futures = [
+                pool.submit(self._loop, send, personaliser, w, progress, stop) for w in workers
+            ]
             errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None and not isinstance(error, DeliveryError):
@@ -176,7 +178,14 @@ class Sender:
             ledger.close(self.engine, send.id, SendStatus.stopped, STOPPED_ON_REQUEST)
         return progress
 
-    def _loop(self, send: Send, worker: str, progress: Progress, stop: threading.Event) -> None:
+    def _loop(
+        self,
+        send: Send,
+        personaliser: Personaliser,
+        worker: str,
+        progress: Progress,
+        stop: threading.Event,
+    ) -> None:
         """One worker: claim a batch, deliver it, repeat; at most one batch in flight."""
         assert send.id is not None
         halt = self.options.halt
@@ -191,7 +200,7 @@ class Sender:
                 return
             try:
                 if batch.recipients:
-                    self._deliver(send, worker, batch.recipients, progress)
+                    self._deliver(send, personaliser, worker, batch.recipients, progress)
             except DeliveryError:
                 stop.set()  # the other workers finish the batch they have, then stop too
                 raise
@@ -201,9 +210,16 @@ class Sender:
                 if self.options.on_batch:
                     self.options.on_batch(progress)
 
-    def _deliver(self, send: Send, worker: str, batch: list[Claimed], progress: Progress) -> None:
+    def _deliver(
+        self,
+        send: Send,
+        personaliser: Personaliser,
+        worker: str,
+        batch: list[Claimed],
+        progress: Progress,
+    ) -> None:
         assert send.id is not None
-        message = self._message(send, batch)
+        message = self._message(send, personaliser, batch)
 
         def count_retry(error: DeliveryError, attempt: int, delay: float) -> None:
             self._count(progress, "retries", 1)
@@ -239,10 +255,8 @@ class Sender:
         with self._lock:
             setattr(progress, field, getattr(progress, field) + n)
 
-    def _message(self, send: Send, batch: list[Claimed]) -> Message:
+    def _message(self, send: Send, personaliser: Personaliser, batch: list[Claimed]) -> Message:
         options = self.options
-        if self._wanted is None:  # the placeholders this send's content uses, found once
-            self._wanted = placeholders.used_by_send(send.html, send.text)
         return Message(
             subject=send.subject,
             html=send.html,
@@ -250,41 +264,8 @@ class Sender:
             from_email=options.from_email,
             from_name=options.from_name,
             reply_to=options.reply_to,
-            recipients=[self._recipient(send, c) for c in batch],
+            recipients=[personaliser.recipient(c) for c in batch],
         )
-
-    def _recipient(self, send: Send, claimed: Claimed) -> Recipient:
-        base = self.options.base_url
-        view = f"{base}/archive/{send.issue_slug}"
-        if send.kind == SendKind.test:  # a proof's links explain the proof, change nobody
-            assert send.id is not None
-            unsubscribe, view = proof_urls(base, self.tokens, send.id)
-        else:
-            unsubscribe = unsubscribe_url(base, self.tokens, claimed.key)
-        values = {
-            "email": claimed.email,
-            "name": claimed.name,
-            "unsubscribe_url": unsubscribe,
-            "view_url": view,
-        }
-        substitutions = placeholders.substitutions(values, self._wanted or ())
-        custom_args = {"send_id": str(send.id)}
-        if claimed.subscriber_id is not None:
-            custom_args["subscriber_id"] = str(claimed.subscriber_id)
-        return Recipient(
-            email=claimed.email,
-            name=claimed.name,
-            substitutions=substitutions,
-            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": ONE_CLICK},
-            custom_args=custom_args,
-            delivery_key=delivery_key(send, claimed.delivery_id),
-        )
-
-
-def delivery_key(send: Send, delivery_id: int) -> str:
-    """The same on every run of a send: the outbox names its file by it and writes it once.
-    The start time keeps keys apart when a database is started afresh beside an old outbox."""
-    return f"{send.started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-send{send.id}-delivery{delivery_id}"
 
 
 def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:
@@ -324,10 +305,13 @@ def send_issue(
     transport: Transport,
     ref: str,
     options: SendOptions | None = None,
+    *,
+    processes: int = 1,
 ) -> tuple[Send, Progress]:
     """Build, check and send (or resume) an issue's live send, for scripts and send-due.
 
-    ``options`` default to ``SendOptions.from_settings(settings)``.
+    ``options`` default to ``SendOptions.from_settings(settings)``; with ``processes`` > 1 the
+    send runs in that many processes (``processes.py``).
     """
     check_live_links(settings)
     build = checked_build(settings, engine, ref)
@@ -335,6 +319,10 @@ def send_issue(
     tokens = Tokens.from_settings(settings)
     sender = Sender(engine, transport, tokens, options or SendOptions.from_settings(settings))
     send = sender.start_live(build.compiled)
+    if processes > 1:
+        from newsletter.sending import processes as several  # it imports this module
+
+        return send, several.run(settings, engine, sender, send, processes)
     return send, sender.run(send)
 
 
