@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -31,7 +32,17 @@ def _worker_alive(claimed_by: str) -> bool | None:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(int(pid_text))
+
+
+def _zombie(pid: int) -> bool:
+    """A process that died but was not reaped yet (a sending process whose parent was killed
+    with it, until init collects it) still answers ``kill 0``: Linux says so in /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def recover(engine: sa.Engine, send_id: int, *, lease: timedelta, resend_uncertain: bool) -> int:
