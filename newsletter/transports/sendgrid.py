@@ -113,24 +113,26 @@ def _header_name(name: object) -> str:
 
 
 def _headers(headers: Mapping[str, str]) -> dict[str, str]:
-    checked = {}
-    for name, value in headers.items():
+    checked = dict(headers)  # per recipient: checked in place, one call per header name
+    for name, value in checked.items():
         _header_name(name)
-        text = value if type(value) is str else str(value)
-        checked[name] = _one_line(f"header {name}", text)
+        if type(value) is not str:
+            value = checked[name] = str(value)
+        if "\r" in value or "\n" in value:
+            _one_line(f"header {name}", value)
     return checked
 
 
 def _string_map(values: Mapping[str, Any], what: str) -> dict[str, str]:
     """Keys must be strings; values are cast to strings (SendGrid rejects numbers)."""
-    result = {}
+    result = dict(values)
     chars = 0
-    for key, value in values.items():
+    for key, value in result.items():
         if type(key) is not str or not key:
             raise _Problem(f"{what} key {key!r} is not a non-empty string")
-        text = value if type(value) is str else str(value)
-        result[key] = text
-        chars += len(key) + len(text)
+        if type(value) is not str:
+            value = result[key] = str(value)
+        chars += len(key) + len(value)
     # a character is at most 4 bytes in UTF-8: count bytes only when it could matter
     if chars * 4 >= MAX_ARGS_BYTES:
         size = sum(len(k.encode()) + len(v.encode()) for k, v in result.items())
