@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -23,10 +23,8 @@ import sqlalchemy as sa
 from newsletter.config import Settings
 from newsletter.errors import CheckFailed, SendError
 from newsletter.issues import placeholders
-from newsletter.issues.build import Build, build_issue
-from newsletter.issues.compiler import CompiledIssue
 from newsletter.models import DeliveryStatus, Send, SendKind, SendStatus
-from newsletter.sending import approval, ledger, recovery, stopping, summary
+from newsletter.sending import ledger, recovery, stopping, summary
 from newsletter.sending.ledger import Claimed, Content
 from newsletter.sending.personalise import Personaliser
 from newsletter.sending.retrying import with_retries
@@ -34,6 +32,11 @@ from newsletter.subscribers.address import key_of
 from newsletter.subscribers.store import normalise_email
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.base import DeliveryError, Message, Transport
+
+if TYPE_CHECKING:  # building (MJML, premailer...) is imported where an issue is built: a
+    # sending process (processes.py) delivers a send already built, and needs none of it
+    from newsletter.issues.build import Build
+    from newsletter.issues.compiler import CompiledIssue
 
 TEST_PREFIX = "[TEST] "
 STOPPED_ON_REQUEST = "stopped on request after the batch in flight; run it again to resume"
@@ -270,6 +273,8 @@ class Sender:
 
 def checked_build(settings: Settings, engine: sa.Engine, ref: str) -> Build:
     """Build an issue for sending: failing pre-send checks block it (CheckFailed)."""
+    from newsletter.issues.build import build_issue
+
     build = build_issue(settings, engine, ref)
     errors = [f.message for f in build.findings if f.level == "error"]
     if errors:
@@ -313,6 +318,8 @@ def send_issue(
     ``options`` default to ``SendOptions.from_settings(settings)``; with ``processes`` > 1 the
     send runs in that many processes (``processes.py``).
     """
+    from newsletter.sending import approval
+
     check_live_links(settings)
     build = checked_build(settings, engine, ref)
     approval.require(settings, engine, build.issue.slug, compiled=build.compiled.content_hash)
