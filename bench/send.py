@@ -361,12 +361,17 @@ def _summary(args: argparse.Namespace, results: dict[str, list[dict[str, float]]
         "(machine shared with other work: noisy)"
     )
     floor = statistics.median(r["wall"] for r in results["floor"]) if "floor" in results else 0
+    floor_cpu = statistics.median(r["cpu"] for r in results["floor"]) if floor else 0
     for what, runs in results.items():
         wall = statistics.median(r["wall"] for r in runs)
         cpu = statistics.median(r["cpu"] for r in runs)
         processes = int(what.split(", ")[1].split()[0]) if what.startswith("send") else 1
         worst = max(runs, key=lambda r: r["rss_mb"] + processes * r.get("child_rss_mb", 0))
-        ratio = f", {wall / floor:.2f}x the floor" if floor and what != "floor" else ""
+        ratio = (
+            f", {wall / floor:.2f}x the floor (CPU {cpu / floor_cpu:.2f}x the floor's)"
+            if floor and what != "floor"
+            else ""
+        )
         print(
             f"  {what}: {wall:.2f} s, {args.count / wall:,.0f} recipients/s, CPU {cpu:.2f} s, "
             f"{_rss(worst, processes)}{ratio}"
