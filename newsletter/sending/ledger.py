@@ -199,17 +199,24 @@ class Batch:
 
     recipients: list[Claimed]
     skipped: int
+    last: int = 0  # the highest row id the claim took (sent or skipped): where the next begins
 
     def __bool__(self) -> bool:
         return bool(self.recipients or self.skipped)
 
 
-def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
+def claim(engine: sa.Engine, send_id: int, worker: str, size: int, *, after: int = 0) -> Batch:
     """Mark the next ``size`` pending rows in flight for ``worker``, and return them.
 
     Recipients whose status is no longer confirmed are skipped here, just before their batch.
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets several workers claim side by side. SQLite:
     ``BEGIN IMMEDIATE`` makes the claim exclusive.
+
+    ``after``: only rows with a higher id (the ``last`` of this worker's previous batch), so a
+    claim starts where the last one ended instead of stepping over every row already sent (in
+    id order, PostgreSQL walked the whole sent part of the list on every claim: quadratic). A
+    row below it that became pending again (a batch put back) is found by a claim from 0, which
+    the sender makes before it ends.
     """
     now = utcnow()
     their_subscriber = delivery_table.c.subscriber_id == subscriber_table.c.id
@@ -228,6 +235,7 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
             .where(
                 delivery_table.c.send_id == send_id,
                 delivery_table.c.status == DeliveryStatus.pending.value,
+                delivery_table.c.id > after,
             )
             .order_by(delivery_table.c.id)
             .limit(size)
@@ -256,7 +264,7 @@ def claim(engine: sa.Engine, send_id: int, worker: str, size: int) -> Batch:
                     updated_at=now,
                 )
             )
-    return Batch(claimed, sum(len(v) for v in skipped.values()))
+    return Batch(claimed, sum(len(v) for v in skipped.values()), rows[-1][0])
 
 
 def _among(claimed: list[Claimed], send_id: int, dialect: str) -> sa.ColumnElement[bool]:

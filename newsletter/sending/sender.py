@@ -192,15 +192,20 @@ class Sender:
         """One worker: claim a batch, deliver it, repeat; at most one batch in flight."""
         assert send.id is not None
         halt = self.options.halt
+        after = 0  # the last row id this worker claimed: its next claim starts there
         while not stop.is_set():
             if halt is not None and halt.is_set():
                 return
             if stopping.stop_requested(self.engine, send.id):  # checked between batches
                 progress.stopped = True
                 return
-            batch = ledger.claim(self.engine, send.id, worker, self.batch_size)
+            batch = ledger.claim(self.engine, send.id, worker, self.batch_size, after=after)
+            if not batch and after:  # from the start once more: rows put back to pending
+                after = 0
+                continue
             if not batch:
                 return
+            after = batch.last
             try:
                 if batch.recipients:
                     self._deliver(send, personaliser, worker, batch.recipients, progress)
