@@ -140,6 +140,7 @@ def test_import_find_read_and_erase_in_the_browser(
         page.get_by_label(re.compile("asked to come back after being erased")).check()
         page.get_by_label("Where and how they agreed").fill("asked by email, 29 November")
         axe.check(page)
+        shoot(page, "subscriber-add-over-erasure")
         page.get_by_role("button", name="Add").click()
         page.get_by_text(re.compile("confirmation email")).first.wait_for()
         with Session(admin_engine) as session:
