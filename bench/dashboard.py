@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+from subscribers_admin import drop_database, fresh_database  # bench/: this script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -197,7 +198,16 @@ def _year_of_events(engine: Any, subscribers: int, now: datetime) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     folder = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
-    url = args.database_url or f"sqlite:///{folder / 'subscribers.db'}"
+    # PostgreSQL: a fresh database on that server for each run, dropped afterwards
+    url = fresh_database(args.database_url) if args.database_url else ""
+    try:
+        return _run(args, folder, url or f"sqlite:///{folder / 'subscribers.db'}")
+    finally:
+        if url:
+            drop_database(args.database_url, url)
+
+
+def _run(args: argparse.Namespace, folder: Path, url: str) -> dict[str, tuple[float, float]]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")},
@@ -386,7 +396,7 @@ def main() -> None:
         p95 = statistics.median(r[page][1] for r in runs)
         print(f"  {page:40} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
     if args.database_url.startswith("postgresql") and args.list_size:
-        import subscribers_admin  # bench/ is this script's folder, first on sys.path
+        import subscribers_admin
 
         print(f"\nthe subscriber list at {args.list_size:,} subscribers")
         subscribers_admin.bench(args.database_url, args.list_size, args.requests, args.runs)
