@@ -59,7 +59,9 @@ def fresh_database(url: str) -> str:
 def drop_database(url: str, fresh: str) -> None:
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(fresh).database}"'))
+        connection.execute(
+            sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(fresh).database}" WITH (FORCE)')
+        )
     admin.dispose()
 
 
