@@ -49,6 +49,7 @@ TRANSPORT_DATA = "newsletter.transports.base"
 LIBRARY_HOMES = {
     "mjml": {"issues/compiler.py"},
     "premailer": {"issues/compiler.py"},
+    "cssutils": {"issues/compiler.py"},
     "jinja2": {"issues/", "web/"},
     "typer": {"cli/"},
     "rich": {"cli/"},

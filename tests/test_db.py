@@ -27,7 +27,7 @@ def test_migrations_match_the_models(engine):
 def test_head_constant_is_alembics_head():
     """The commands know the newest revision without importing Alembic (migrations/head.py)."""
     real = db.head_revision()
-    assert HEAD == real, (
+    assert real == HEAD, (
         f"newsletter/migrations/head.py says HEAD = {HEAD!r}, but the newest migration in "
         f"newsletter/migrations/versions/ is {real!r}: set HEAD = {real!r} in "
         "newsletter/migrations/head.py"
