@@ -6,33 +6,21 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
-from sqlmodel import Session
 
-from newsletter.cli.console import err, open_engine, out, reports_errors, shown
-from newsletter.config import Settings, get_settings
-from newsletter.db import session_scope
+from newsletter.cli.console import Group, err, open_engine, out, reports_errors, shown
 from newsletter.errors import InvalidAddress, SubscriberError
-from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.subscribers import store as subscribers
-from newsletter.subscribers.address import MAX_LENGTH
-from newsletter.subscribers.confirmation import (
-    Confirmations,
-    add_pending,
-    never_asked,
-    reconfirm,
-)
-from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv, write_csv
-from newsletter.subscribers.tokens import Tokens
-from newsletter.transports.factory import make_transport
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+    from newsletter.models import Subscriber, SubscriberStatus
 
 subscribers_app = typer.Typer(
     help="The mailing list: add, list, count, import, reconfirm, export, erase, show.",
     no_args_is_help=True,
+    cls=Group,
 )
 
 
@@ -42,7 +30,24 @@ class ListFormat(StrEnum):
     json = "json"
 
 
-StatusOption = Annotated[SubscriberStatus | None, typer.Option(help="Only this status.")]
+class StatusChoice(StrEnum):
+    """``models.SubscriberStatus``'s values, so ``--help`` need not import the schema (a test
+    keeps them equal); ``_status`` turns the choice into the status."""
+
+    pending = "pending"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+
+
+StatusOption = Annotated[StatusChoice | None, typer.Option(help="Only this status.")]
+
+
+def _status(choice: StatusChoice | None) -> SubscriberStatus | None:
+    from newsletter.models import SubscriberStatus
+
+    return None if choice is None else SubscriberStatus(choice)
 
 
 def _when(value: object) -> str:
@@ -50,6 +55,8 @@ def _when(value: object) -> str:
 
 
 def _email(settings: Settings, raw: str) -> str:
+    from newsletter.subscribers import store as subscribers
+
     return subscribers.normalise_email(
         raw, check_deliverability=settings.email_check_deliverability
     )
@@ -58,6 +65,8 @@ def _email(settings: Settings, raw: str) -> str:
 def _as_stored(settings: Settings, raw: str) -> str:
     """An address to look up: validated, or as given if it no longer validates (stored before
     today's rules, say with non-ASCII before the @); one over 254 characters is refused."""
+    from newsletter.subscribers.address import MAX_LENGTH
+
     try:
         return _email(settings, raw)
     except InvalidAddress:
@@ -84,6 +93,13 @@ def add(
     ] = False,
 ) -> None:
     """Add one address: pending with a confirmation email, or --confirmed."""
+    from newsletter.config import get_settings
+    from newsletter.db import session_scope
+    from newsletter.subscribers import store as subscribers
+    from newsletter.subscribers.confirmation import Confirmations, add_pending
+    from newsletter.subscribers.tokens import Tokens
+    from newsletter.transports.factory import make_transport
+
     settings = get_settings()
     address = _email(settings, email)  # before the database: a bad address is one line
     engine = open_engine(settings)
@@ -131,9 +147,16 @@ def list_(
     ] = ListFormat.table,
 ) -> None:
     """Show subscribers, oldest first."""
+    from rich.table import Table
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+    from newsletter.subscribers.csv_files import write_csv
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
-        rows = subscribers.listing(session, status)
+        rows = subscribers.listing(session, _status(status))
     if output is ListFormat.json:
         typer.echo(json.dumps(_dicts(rows), indent=2, ensure_ascii=False))
     elif output is ListFormat.csv:
@@ -149,6 +172,11 @@ def list_(
 @reports_errors
 def count() -> None:
     """Subscribers per status, and the total."""
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
         found = subscribers.counts(session)
@@ -171,11 +199,17 @@ def import_(
     """Import addresses from a CSV (ours or a Mailchimp-style export)."""
     if confirmed and not source.strip():
         raise SubscriberError("--confirmed needs --source saying where these people opted in")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from newsletter.config import get_settings
+    from newsletter.db import session_scope
+    from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv
+
     settings = get_settings()
     engine = open_engine(settings)
     total = _count_lines(file)
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err, disable=total < 5000) as bar:
+    with Progress(*columns, console=err.rich, disable=total < 5000) as bar:
         task = bar.add_task("import", total=total)
         with session_scope(engine) as session:
             report = import_csv(
@@ -216,6 +250,13 @@ def reconfirm_(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before sending.")] = False,
 ) -> None:
     """Email the confirmation link to imported pending addresses never asked (re-permission)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers.confirmation import Confirmations, never_asked, reconfirm
+    from newsletter.subscribers.tokens import Tokens
+    from newsletter.transports.factory import make_transport
+
     settings = get_settings()
     engine = open_engine(settings)
     waiting = never_asked(engine)
@@ -233,7 +274,7 @@ def reconfirm_(
         settings, make_transport(settings), Tokens.from_settings(settings)
     )
     columns = (TextColumn("asking"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err, disable=count < 20) as bar:
+    with Progress(*columns, console=err.rich, disable=count < 20) as bar:
         task = bar.add_task("reconfirm", total=count)
         done = reconfirm(
             engine,
@@ -254,15 +295,25 @@ def reconfirm_(
 @reports_errors
 def export(status: StatusOption = None) -> None:
     """Write subscribers as CSV to standard output."""
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+    from newsletter.subscribers.csv_files import write_csv
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
-        write_csv(subscribers.listing(session, status), sys.stdout)
+        write_csv(subscribers.listing(session, _status(status)), sys.stdout)
 
 
 @subscribers_app.command("erase")
 @reports_errors
 def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -> None:
     """Delete a person's data; keep a hash so the address is never imported again."""
+    from newsletter.config import get_settings
+    from newsletter.db import session_scope
+    from newsletter.subscribers import store as subscribers
+
     settings = get_settings()
     address = _as_stored(settings, email)
     with session_scope(open_engine(settings)) as session:
@@ -278,6 +329,11 @@ def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -
 @reports_errors
 def show(email: Annotated[str, typer.Argument(help="The address to show.")]) -> None:
     """Status, consent records and status history of one subscriber."""
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
         found = subscribers.require(session, _as_stored(settings, email))

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.cli.console import err, reports_errors, shown
-from newsletter.config import get_settings
 from newsletter.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,6 +37,7 @@ def serve(
 ) -> None:
     """Run the web app: signup, confirm, unsubscribe, archive, and the staff dashboard at
     /admin (needs NEWSLETTER_SECRET_KEY)."""
+    from newsletter.config import get_settings
     from newsletter.web.server import serve as serving  # FastAPI and uvicorn only when serving
     from newsletter.web.webhooks import startup_warning
 

@@ -86,9 +86,14 @@ def _email_key_default(context: Any) -> str:
 
 # Indexes the migrations make outside the models: 0013's pg_trgm GIN indexes for a name or
 # "came from" search few people match, on PostgreSQL only and only where the extension could be
-# created. Comparisons of the models with a database (alembic autogenerate, tests/test_db.py)
-# leave them out through ``include_object``.
-MIGRATION_ONLY_INDEXES = frozenset({"ix_subscriber_name_trgm", "ix_consent_source_trgm"})
+# created; and 0012's address prefix index (``text_pattern_ops`` on PostgreSQL), kept out of the
+# models because declaring a ``postgresql_*`` option makes SQLAlchemy import its PostgreSQL
+# dialect in every process, SQLite ones too (docs/architecture.md, "Startup"). Comparisons of
+# the models with a database (alembic autogenerate, tests/test_db.py) leave them out through
+# ``include_object``.
+MIGRATION_ONLY_INDEXES = frozenset(
+    {"ix_subscriber_name_trgm", "ix_consent_source_trgm", "ix_subscriber_email_key_pattern"}
+)
 
 
 def include_object(
@@ -113,13 +118,8 @@ class Subscriber(SQLModel, table=True):
         # the dashboard's list, newest first, by keyset (0012)
         sa.Index("ix_subscriber_created", "created_at", "id"),
         sa.Index("ix_subscriber_status_created", "status", "created_at", "id"),
-        # an address prefix search (LIKE 'ann.lee@%') on PostgreSQL under any collation (0012;
-        # a plain second index on SQLite, whose LIKE cannot use an index anyway)
-        sa.Index(
-            "ix_subscriber_email_key_pattern",
-            "email_key",
-            postgresql_ops={"email_key": "text_pattern_ops"},
-        ),
+        # an address prefix search (LIKE 'ann.lee@%') on PostgreSQL: 0012's
+        # ix_subscriber_email_key_pattern, one of MIGRATION_ONLY_INDEXES
         {"sqlite_autoincrement": True},
     )
 
