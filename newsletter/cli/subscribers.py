@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -20,14 +21,8 @@ from newsletter.errors import InvalidAddress, SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.subscribers import store as subscribers
 from newsletter.subscribers.address import MAX_LENGTH
-from newsletter.subscribers.confirmation import (
-    Confirmations,
-    add_pending,
-    never_asked,
-    reconfirm,
-)
+from newsletter.subscribers.confirmation import add_pending, never_asked, reconfirm
 from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv, write_csv
-from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.factory import make_transport
 
 subscribers_app = typer.Typer(
@@ -89,12 +84,14 @@ def add(
     engine = open_engine(settings)
     consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
     if not confirmed:
-        tokens = Tokens.from_settings(settings)
-        confirmations = Confirmations(settings, make_transport(settings), tokens)
-        added = add_pending(
-            engine, address, name, consent, confirmations, override_erasure=override_erasure
+        from newsletter.email_jobs import queue
+
+        added, _ = add_pending(
+            engine, address, name, consent, queue.ask, override_erasure=override_erasure
         )
-        out.print(f"added {shown(added.email)} (pending); confirmation email sent")
+        out.print(f"added {shown(added.email)} (pending)")
+        assert added.id is not None
+        _deliver_now(settings, engine, queue.waiting_for(engine, added.id))
         return
     with session_scope(engine) as session:
         added = subscribers.add(
@@ -106,6 +103,28 @@ def add(
             override_erasure=override_erasure,
         )
     out.print(f"added {shown(added.email)} (confirmed)")
+
+
+def _deliver_now(settings: Settings, engine: sa.Engine, job_id: int | None) -> None:
+    """The job this command queued, delivered by this process through the email worker's own
+    path (a worker elsewhere may take it first: then it says so)."""
+    from newsletter.email_jobs.worker import Delivery
+    from newsletter.models import EmailJobState
+
+    done = Delivery(settings, engine, make_transport(settings)).drain(job_id=job_id)
+    if done.sent:
+        out.print("confirmation email sent")
+    elif done.retried or not (done.failed or done.uncertain):
+        out.print(
+            "the confirmation email is queued: the email worker (newsletter serve, or "
+            "newsletter worker) sends it; newsletter jobs shows how it went"
+        )
+    else:
+        state = EmailJobState.failed if done.failed else EmailJobState.uncertain
+        raise SubscriberError(
+            f"the confirmation email was not sent ({state}); see newsletter jobs, and "
+            "newsletter jobs retry to try again"
+        )
 
 
 def _dicts(rows: list[Subscriber]) -> list[dict[str, str]]:
@@ -225,29 +244,17 @@ def reconfirm_(
         return
     out.print(
         f"{count} of {waiting} pending subscribers never sent a confirmation email will be sent "
-        f"one now, at most {per_second:g} a second (about {count / per_second:.0f} s)"
+        f"one, at most {per_second:g} a second (about {count / per_second:.0f} s)"
     )
-    if not yes and not typer.confirm("Send?", default=False, err=True):
+    if not yes and not typer.confirm("Queue them?", default=False, err=True):
         raise typer.Exit(1)
-    confirmations = Confirmations(
-        settings, make_transport(settings), Tokens.from_settings(settings)
+    from newsletter.email_jobs import queue
+
+    queued = reconfirm(engine, queue.ask, limit=limit, per_second=per_second)
+    out.print(
+        f"{queued} confirmation emails queued, at most {per_second:g} a second: the email worker "
+        "(newsletter serve, or newsletter worker) sends them; newsletter jobs shows how far"
     )
-    columns = (TextColumn("asking"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err, disable=count < 20) as bar:
-        task = bar.add_task("reconfirm", total=count)
-        done = reconfirm(
-            engine,
-            confirmations,
-            limit=limit,
-            per_second=per_second,
-            progress=lambda n: bar.update(task, completed=n),
-        )
-    out.print(f"{len(done.sent)} sent, {len(done.failed)} not sent")
-    for address, problem in done.failed:
-        err.print(f"  {shown(address)}: {shown(problem)}")
-    if done.failed:
-        err.print("error: some emails were not sent; run the same command again to retry them")
-        raise typer.Exit(1)
 
 
 @subscribers_app.command("export")
