@@ -164,9 +164,7 @@ def test_jobs_no_longer_needed_are_dropped_and_secrets_wiped(project, engine, fa
     [link_mail] = [a for a in fake.accepted if "dee@example.org" in a.recipients]
     assert fresh in json.dumps(link_mail.body) and used not in json.dumps(link_mail.body)
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(email_job_table).order_by(email_job_table.c.id)
-        ).all()
+        rows = connection.execute(sa.select(email_job_table).order_by(email_job_table.c.id)).all()
     reasons = [(r.state, r.last_error) for r in rows]
     assert reasons[0] == ("dropped", "confirmed before the email went")
     assert reasons[1] == ("dropped", "erased before the email went")

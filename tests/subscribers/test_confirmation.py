@@ -36,7 +36,11 @@ def test_added_pending_with_the_confirmation_email_sent(
     web_settings: Settings, store: sa.Engine, outbox: Outbox
 ) -> None:
     added, asked = add_pending(store, "ann@example.org", "Ann", STAFF, queue.ask)
-    assert asked and (added.email, added.name, added.status) == ("ann@example.org", "Ann", "pending")
+    assert asked and (added.email, added.name, added.status) == (
+        "ann@example.org",
+        "Ann",
+        "pending",
+    )
     assert status_of(store, "ann@example.org") == "pending"
     assert outbox.messages() == []  # queued, not sent by the request
     assert deliver(web_settings, store).sent == 1
