@@ -87,6 +87,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) 
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
     # no background due-send pass in apps the tests make; tests of it turn it on
     monkeypatch.setenv("NEWSLETTER_SCHEDULER_IN_SERVER", "false")
+    # nor an email worker: tests deliver the queued emails with drain(); tests of it turn it on
+    monkeypatch.setenv("NEWSLETTER_EMAIL_WORKER_IN_SERVER", "false")
     return folder
 
 

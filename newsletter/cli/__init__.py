@@ -22,6 +22,7 @@ from newsletter.cli.sending import sending_app
 from newsletter.cli.staff import staff_app
 from newsletter.cli.subscribers import subscribers_app
 from newsletter.cli.web import web_app
+from newsletter.cli.worker import jobs_app, worker_app
 
 app = typer.Typer(
     help="Compile quarterly email newsletters and send them to a double opt-in list.",
@@ -38,6 +39,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(staff_app, name="staff")
+app.add_typer(worker_app)
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ from newsletter.cli.console import Group, err, open_engine, out, reports_errors,
 from newsletter.errors import InvalidAddress, SubscriberError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from newsletter.config import Settings
     from newsletter.models import Subscriber, SubscriberStatus
 
@@ -95,22 +97,21 @@ def add(
     """Add one address: pending with a confirmation email, or --confirmed."""
     from newsletter.config import get_settings
     from newsletter.db import session_scope
+    from newsletter.email_jobs import queue
     from newsletter.subscribers import store as subscribers
-    from newsletter.subscribers.confirmation import Confirmations, add_pending
-    from newsletter.subscribers.tokens import Tokens
-    from newsletter.transports.factory import make_transport
+    from newsletter.subscribers.confirmation import add_pending
 
     settings = get_settings()
     address = _email(settings, email)  # before the database: a bad address is one line
     engine = open_engine(settings)
     consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
     if not confirmed:
-        tokens = Tokens.from_settings(settings)
-        confirmations = Confirmations(settings, make_transport(settings), tokens)
-        added = add_pending(
-            engine, address, name, consent, confirmations, override_erasure=override_erasure
+        added, _ = add_pending(
+            engine, address, name, consent, queue.ask, override_erasure=override_erasure
         )
-        out.print(f"added {shown(added.email)} (pending); confirmation email sent")
+        out.print(f"added {shown(added.email)} (pending)")
+        assert added.id is not None
+        _deliver_now(settings, engine, queue.waiting_for(engine, added.id))
         return
     with session_scope(engine) as session:
         added = subscribers.add(
@@ -122,6 +123,29 @@ def add(
             override_erasure=override_erasure,
         )
     out.print(f"added {shown(added.email)} (confirmed)")
+
+
+def _deliver_now(settings: Settings, engine: sa.Engine, job_id: int | None) -> None:
+    """The job this command queued, delivered by this process through the email worker's own
+    path (a worker elsewhere may take it first: then it says so)."""
+    from newsletter.email_jobs.worker import Delivery
+    from newsletter.models import EmailJobState
+    from newsletter.transports.factory import make_transport
+
+    done = Delivery(settings, engine, make_transport(settings)).drain(job_id=job_id)
+    if done.sent:
+        out.print("confirmation email sent")
+    elif done.retried or not (done.failed or done.uncertain):
+        out.print(
+            "the confirmation email is queued: the email worker (newsletter serve, or "
+            "newsletter worker) sends it; newsletter jobs shows how it went"
+        )
+    else:
+        state = EmailJobState.failed if done.failed else EmailJobState.uncertain
+        raise SubscriberError(
+            f"the confirmation email was not sent ({state}); see newsletter jobs, and "
+            "newsletter jobs retry to try again"
+        )
 
 
 def _dicts(rows: list[Subscriber]) -> list[dict[str, str]]:
@@ -250,12 +274,9 @@ def reconfirm_(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before sending.")] = False,
 ) -> None:
     """Email the confirmation link to imported pending addresses never asked (re-permission)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from newsletter.config import get_settings
-    from newsletter.subscribers.confirmation import Confirmations, never_asked, reconfirm
-    from newsletter.subscribers.tokens import Tokens
-    from newsletter.transports.factory import make_transport
+    from newsletter.email_jobs import queue
+    from newsletter.subscribers.confirmation import never_asked, reconfirm
 
     settings = get_settings()
     engine = open_engine(settings)
@@ -266,29 +287,15 @@ def reconfirm_(
         return
     out.print(
         f"{count} of {waiting} pending subscribers never sent a confirmation email will be sent "
-        f"one now, at most {per_second:g} a second (about {count / per_second:.0f} s)"
+        f"one, at most {per_second:g} a second (about {count / per_second:.0f} s)"
     )
-    if not yes and not typer.confirm("Send?", default=False, err=True):
+    if not yes and not typer.confirm("Queue them?", default=False, err=True):
         raise typer.Exit(1)
-    confirmations = Confirmations(
-        settings, make_transport(settings), Tokens.from_settings(settings)
+    queued = reconfirm(engine, queue.ask, limit=limit, per_second=per_second)
+    out.print(
+        f"{queued} confirmation emails queued, at most {per_second:g} a second: the email worker "
+        "(newsletter serve, or newsletter worker) sends them; newsletter jobs shows how far"
     )
-    columns = (TextColumn("asking"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err.rich, disable=count < 20) as bar:
-        task = bar.add_task("reconfirm", total=count)
-        done = reconfirm(
-            engine,
-            confirmations,
-            limit=limit,
-            per_second=per_second,
-            progress=lambda n: bar.update(task, completed=n),
-        )
-    out.print(f"{len(done.sent)} sent, {len(done.failed)} not sent")
-    for address, problem in done.failed:
-        err.print(f"  {shown(address)}: {shown(problem)}")
-    if done.failed:
-        err.print("error: some emails were not sent; run the same command again to retry them")
-        raise typer.Exit(1)
 
 
 @subscribers_app.command("export")

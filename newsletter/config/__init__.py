@@ -30,6 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from newsletter.config.email_jobs import EmailJobSettings
 from newsletter.config.sources import (
     DEFAULT_SOURCE_NAME,
     FeedSourceConfig,
@@ -78,8 +79,9 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
         return data
 
 
-class Settings(BaseSettings):
-    """Every setting of the tool. Documented, one by one, in docs/settings.md."""
+class Settings(BaseSettings, EmailJobSettings):
+    """Every setting of the tool. Documented, one by one, in docs/settings.md. Groups with a
+    module of their own: ``EmailJobSettings`` (config/email_jobs.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix="NEWSLETTER_",

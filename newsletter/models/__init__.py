@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from newsletter.models.columns import UTCDateTime, _utc_column, utcnow
+from newsletter.models.email_job import EmailJob, EmailJobKind, EmailJobState
 from newsletter.models.staff import (
     Activity,
     Approval,
@@ -25,6 +26,9 @@ __all__ = [
     "MIGRATION_ONLY_INDEXES",
     "Activity",
     "Approval",
+    "EmailJob",
+    "EmailJobKind",
+    "EmailJobState",
     "IssueRevision",
     "Role",
     "Staff",
@@ -334,3 +338,4 @@ status_event_table: sa.Table = SQLModel.metadata.tables["status_event"]
 send_table: sa.Table = SQLModel.metadata.tables["send"]
 delivery_table: sa.Table = SQLModel.metadata.tables["delivery"]
 webhook_event_table: sa.Table = SQLModel.metadata.tables["webhook_event"]
+email_job_table: sa.Table = SQLModel.metadata.tables["email_job"]

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from newsletter.config import Settings
+from newsletter.email_jobs.worker import EmailWorker
 from newsletter.issues.build import org_context
 from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
@@ -39,7 +40,7 @@ def create_app(
         settings=settings,
         engine=engine,
         tokens=tokens,
-        confirmations=Confirmations(settings, transport, tokens),
+        confirmations=Confirmations(settings, tokens),
         limit=RateLimit(settings.signup_rate_limit),
         org=org_context(settings),
     )
@@ -53,12 +54,19 @@ def create_app(
         settings, engine, transport, enabled=settings.scheduler_in_server and parts != "public"
     )
 
+    # the email worker: confirmations and staff links queued here go out at once, others'
+    # within email_job_interval; `newsletter worker` elsewhere may run beside it
+    email_worker = EmailWorker(settings, engine, transport, enabled=settings.email_worker_in_server)
+    state.email_worker = email_worker
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         due_sender.start()
+        email_worker.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(email_worker.stop)
             await anyio.to_thread.run_sync(due_sender.stop)
 
     # no trailing-slash redirects: Starlette builds their Location from the Host header
@@ -72,6 +80,7 @@ def create_app(
     )
     app.state.web = state
     app.state.due_sender = due_sender
+    app.state.email_worker = email_worker
     app.state.transport = transport  # proofs from the dashboard
     app.state.event_hook = webhooks.setup(settings, engine)
     if settings.allowed_origins:
