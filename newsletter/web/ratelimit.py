@@ -71,8 +71,10 @@ class Counters:
     """The store every limit of one app counts in (``rate_limit_storage_url``), with this
     process's memory as the fallback while a shared store does not answer."""
 
-    def __init__(self, url: str = MEMORY, *, prefix: str = "newsletter") -> None:
-        self.url = url
+    def __init__(
+        self, url: str = MEMORY, *, prefix: str = "newsletter", retry_after: float = RETRY_AFTER
+    ) -> None:
+        self.url, self.retry_after = url, retry_after
         self.shared = url != MEMORY
         self._local = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
         self._shared = self._local
@@ -113,7 +115,7 @@ class Counters:
     def _failed(self, exc: Exception) -> None:
         now = time.monotonic()
         with self._lock:
-            self._down_until = now + RETRY_AFTER
+            self._down_until = now + self.retry_after
             if now - self._logged < LOG_EVERY:
                 return
             self._logged = now
@@ -123,7 +125,7 @@ class Counters:
             "retrying every %.0f s",
             where(self.url),
             reason,
-            RETRY_AFTER,
+            self.retry_after,
         )
 
     def _answered(self) -> None:
