@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from newsletter import db
 from newsletter.models import Role
-from newsletter.staff import accounts
+from newsletter.staff import accounts, sessions
 from newsletter.web.ratelimit import key_prefix
 from tests.conftest import PG_URL, ROOT, run_cli
 from tests.redis_kit import REDIS_URL, answering, forget
@@ -319,3 +319,54 @@ def test_several_workers_are_refused_on_sqlite(
         "time; serve it with one process (the default)"
     ]
     assert not (tmp_path / "one.db").exists()  # refused before anything was opened
+
+
+def test_an_import_and_a_sync_started_on_one_process_are_followed_on_the_other(
+    site: Site,
+) -> None:
+    with two(site) as (a, b):
+        engine = site.engine()
+        try:
+            staff = accounts.add(engine, "ad@example.org", role=Role.admin, name="Ad")
+            assert staff.id is not None
+            token, _ = sessions.start(engine, staff.id, sessions.Lifetimes.of(7200, 43200))
+        finally:
+            engine.dispose()
+        cookie = {"nl_staff": token}
+        headers = {"Origin": site.base_url, "Sec-Fetch-Site": "same-origin"}
+
+        def client(server: Server) -> httpx.Client:
+            return httpx.Client(
+                base_url=server.url, cookies=cookie, headers=headers, timeout=30, trust_env=False
+            )
+
+        with client(a) as on_a, client(b) as on_b:
+            csrf = _csrf(on_a.get("/admin/subscribers/import").text)
+            people = "email,name\nann@example.org,Ann\nbo@example.org,Bo\n"
+            checked = on_a.post(
+                "/admin/subscribers/import",
+                data={"csrf_token": csrf},
+                files={"file": ("people.csv", people.encode(), "text/csv")},
+            )
+            run = re.search(r'action="(/admin/subscribers/import/[^/"]+/run)"', checked.text)
+            assert run, checked.text[:500]
+            started = on_a.post(run.group(1), data={"csrf_token": csrf, "confirmed": "no"})
+            assert started.status_code == 303
+            progress = started.headers["location"]
+            page = _poll(on_b, progress, "Done:")  # the other process answers the poll
+            assert "Done: 2 imported" in page and "hx-trigger" not in page
+
+            synced = on_a.post("/admin/sources/sync", data={"csrf_token": csrf, "source": "*"})
+            assert synced.status_code == 303
+            table = _poll(on_b, "/admin/sources/progress", "Synced:")
+            assert "Synced: " in table and "Syncing" not in table
+
+
+def _poll(client: httpx.Client, url: str, until: str) -> str:
+    deadline = time.monotonic() + 60
+    while True:
+        page = client.get(url, headers={"HX-Request": "true"}).text
+        if until in page:
+            return page
+        assert time.monotonic() < deadline, page[:1000]
+        time.sleep(0.1)

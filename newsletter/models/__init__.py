@@ -20,11 +20,13 @@ from newsletter.models.staff import (
     StaffRecoveryCode,
     StaffSession,
 )
+from newsletter.models.tasks import BackgroundTask
 
 __all__ = [
     "MIGRATION_ONLY_INDEXES",
     "Activity",
     "Approval",
+    "BackgroundTask",
     "IssueRevision",
     "Role",
     "Staff",
