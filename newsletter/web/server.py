@@ -47,11 +47,11 @@ def uvicorn_config(
     )
 
 
-def check_workers(settings: Settings, workers: int) -> None:
+def check_workers(engine: sa.Engine, workers: int) -> None:
     """Refuse what cannot work: fewer than one worker, or several on SQLite."""
     if workers < 1:
         raise ConfigError("--workers must be 1 or more")
-    if workers > 1 and sa.make_url(settings.database_url).get_backend_name() == "sqlite":
+    if workers > 1 and engine.dialect.name == "sqlite":
         raise ConfigError(
             f"--workers {workers} needs PostgreSQL (database_url): SQLite takes one writer "
             "at a time; serve it with one process (the default)"
@@ -63,9 +63,9 @@ def serve(
 ) -> None:
     """Run until interrupted; ``parts``: the public pages, the staff area, or both;
     ``workers``: how many processes (several on PostgreSQL only)."""
-    check_workers(settings, workers)
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url)  # a bad URL: one line, nothing opened
     try:
+        check_workers(engine, workers)
         db.ensure_schema(engine)
         if workers == 1:
             app = create_app(settings, engine, make_transport(settings), parts=parts)
