@@ -177,3 +177,11 @@ def test_the_store_url_is_checked_and_its_password_never_shown(
         settings = get_settings()
         assert settings.rate_limit_storage_url == url
         assert shown("rate_limit_storage_url", settings.rate_limit_storage_url) == seen
+
+
+def test_a_redis_url_that_cannot_be_used_stops_the_start_in_one_line() -> None:
+    for url in ("redis://:hunter2@cache:port/0", "redis://:hunter2@cache:6379/0?socket_timeout=x"):
+        with pytest.raises(ConfigError) as refused:
+            Counters(url)
+        assert str(refused.value).startswith("rate_limit_storage_url cannot be used: ")
+        assert "hunter2" not in str(refused.value)

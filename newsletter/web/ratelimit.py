@@ -42,9 +42,10 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from limits import RateLimitItemPerSecond, storage, strategies
-from limits.errors import StorageError
+from limits.errors import ConfigurationError, StorageError
 
 from newsletter.config import RATE, Settings
+from newsletter.errors import ConfigError
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 MEMORY = "memory://"
@@ -79,13 +80,17 @@ class Counters:
         self._local = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
         self._shared = self._local
         if self.shared:
-            found = storage.storage_from_string(
-                url,
-                key_prefix=prefix,
-                wrap_exceptions=True,
-                socket_connect_timeout=TIMEOUT,
-                socket_timeout=TIMEOUT,
-            )
+            try:
+                found = storage.storage_from_string(
+                    url,
+                    key_prefix=prefix,
+                    wrap_exceptions=True,
+                    socket_connect_timeout=TIMEOUT,
+                    socket_timeout=TIMEOUT,
+                )
+            except (ValueError, ConfigurationError) as exc:  # a port, a db, a query option
+                reason = " ".join(str(exc).replace(url, "(the URL)").split())[:200]
+                raise ConfigError(f"rate_limit_storage_url cannot be used: {reason}") from None
             self._shared = strategies.MovingWindowRateLimiter(found)
         self._down_until = 0.0  # monotonic time until which the local memory counts
         self._logged = -LOG_EVERY

@@ -67,8 +67,10 @@ def serve(
     try:
         check_workers(engine, workers)
         db.ensure_schema(engine)
+        # built here even for workers: what would stop each worker (no secret_key, a broken
+        # template, an unusable rate_limit_storage_url) stops the start in one line instead
+        app = create_app(settings, engine, make_transport(settings), parts=parts)
         if workers == 1:
-            app = create_app(settings, engine, make_transport(settings), parts=parts)
             uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
             return
     finally:
