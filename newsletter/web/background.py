@@ -84,11 +84,6 @@ class DueSender:
         self._thread.join(timeout)
         self._thread = None
 
-    @property
-    def leads(self) -> bool:
-        """True while this process runs the timed passes."""
-        return self.engine.dialect.name != "postgresql" or self._lead is not None
-
     def _run(self) -> None:
         self._wake.set()  # a first pass at start: what came due while the server was down
         try:
