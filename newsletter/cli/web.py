@@ -34,6 +34,10 @@ def serve(
             help="Serve only the staff dashboard (/admin), say on an internal address.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(help="Web processes on one socket (PostgreSQL only; docs/scaling.md).", min=1),
+    ] = 1,
 ) -> None:
     """Run the web app: signup, confirm, unsubscribe, archive, and the staff dashboard at
     /admin (needs NEWSLETTER_SECRET_KEY)."""
@@ -47,4 +51,4 @@ def serve(
     settings = get_settings()
     if warning := startup_warning(settings):
         err.print(f"warning: {shown(warning)}")
-    serving(settings, host=host, port=port, parts=parts)
+    serving(settings, host=host, port=port, parts=parts, workers=workers)

@@ -21,11 +21,13 @@ from newsletter.models.staff import (
     StaffRecoveryCode,
     StaffSession,
 )
+from newsletter.models.tasks import BackgroundTask
 
 __all__ = [
     "MIGRATION_ONLY_INDEXES",
     "Activity",
     "Approval",
+    "BackgroundTask",
     "EmailJob",
     "EmailJobKind",
     "EmailJobState",

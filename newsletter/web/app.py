@@ -24,7 +24,7 @@ from newsletter.web.background import DueSender
 from newsletter.web.deps import Web
 from newsletter.web.edge import Edge
 from newsletter.web.proxies import Proxies
-from newsletter.web.ratelimit import RateLimit
+from newsletter.web.ratelimit import Counters, RateLimit
 
 Parts = Literal["all", "public", "admin"]
 
@@ -36,12 +36,13 @@ def create_app(
     public pages and the staff area (``all``), or only one of them (``serve --public-only``,
     ``--admin-only``: the staff area on an internal address only)."""
     tokens = Tokens.from_settings(settings)
+    counters = Counters.from_settings(settings)  # every limit's store: memory or Redis
     state = Web(
         settings=settings,
         engine=engine,
         tokens=tokens,
         confirmations=Confirmations(settings, tokens),
-        limit=RateLimit(settings.signup_rate_limit),
+        limit=RateLimit(settings.signup_rate_limit, counters=counters, name="signup"),
         org=org_context(settings),
     )
     state.confirmations.compiled()  # a broken confirm template stops the start, not a signup
@@ -79,6 +80,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.web = state
+    app.state.rate_limit_counters = counters
     app.state.due_sender = due_sender
     app.state.email_worker = email_worker
     app.state.transport = transport  # proofs from the dashboard
