@@ -262,3 +262,30 @@ def test_two_worker_processes_deliver_each_job_once(project, engine, fake, datab
     assert len(who) == 2  # both workers took part
     counts = queue.counts(engine)
     assert counts["sent"] == sum(counts.values()) == len(addresses)
+
+
+def test_old_jobs_are_pruned_and_an_old_failed_link_forgotten(project, engine):
+    staff = accounts.add(engine, "dee@example.org", role=Role.editor)
+    assert staff.id is not None
+    for _ in range(2):
+        queue.ask_staff_link(engine, staff.id, "a-token", links.INVITE)
+    signup(engine, "ann@example.org")
+    for state in (EmailJobState.failed, EmailJobState.sent, EmailJobState.sent):
+        job = queue.claim(engine, "here:1:x", due_by=utcnow())
+        assert job is not None
+        queue.settle(engine, job.id, "here:1:x", state, error="refused")
+    with engine.begin() as connection:  # the failed link and one sent job ended long ago
+        for job_id, age in ((1, timedelta(days=2)), (2, timedelta(days=31))):
+            connection.execute(
+                email_job_table.update()
+                .where(email_job_table.c.id == job_id)
+                .values(finished_at=utcnow() - age)
+            )
+    assert queue.prune(engine) == 1
+    assert (_job(engine, 1).state, _job(engine, 1).payload) == ("failed", "")
+    assert _job(engine, 3).state == "sent"
+    assert queue.counts(engine) == {
+        **dict.fromkeys(queue.counts(engine), 0),
+        "failed": 1,
+        "sent": 1,
+    }

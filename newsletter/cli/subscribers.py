@@ -6,9 +6,8 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -24,6 +23,9 @@ from newsletter.subscribers.address import MAX_LENGTH
 from newsletter.subscribers.confirmation import add_pending, never_asked, reconfirm
 from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv, write_csv
 from newsletter.transports.factory import make_transport
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 subscribers_app = typer.Typer(
     help="The mailing list: add, list, count, import, reconfirm, export, erase, show.",

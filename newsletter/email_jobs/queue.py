@@ -32,6 +32,7 @@ ERROR_MAX = 500
 DIED = "the worker died while this email was in flight: it may or may not have gone out"
 CONFIRMATION_KINDS = (EmailJobKind.confirmation.value, EmailJobKind.reconfirm.value)
 KEEP_FINISHED = timedelta(days=30)  # sent and dropped jobs are pruned after this
+KEEP_SECRET = timedelta(days=1)  # a failed job's payload, after this (a sign-in link's life)
 table = email_job_table
 CLAIMED = (
     table.c.id, table.c.kind, table.c.subscriber_id, table.c.staff_id, table.c.payload,
@@ -218,12 +219,24 @@ def recover(engine: sa.Engine, *, lease: timedelta) -> int:
 
 def prune(engine: sa.Engine, *, keep: timedelta = KEEP_FINISHED) -> int:
     """Sent and dropped jobs older than ``keep`` are deleted; failed and uncertain ones stay
-    until the operator retries them."""
+    until the operator retries them, their payload (a sign-in link's token) wiped after
+    ``KEEP_SECRET``, when the link no longer works anyway. Returns how many were deleted."""
+    now = utcnow()
+    stuck = (EmailJobState.failed.value, EmailJobState.uncertain.value)
     with engine.begin() as connection:
+        connection.execute(
+            table.update()
+            .where(
+                table.c.state.in_(stuck),
+                table.c.payload != "",
+                table.c.finished_at < now - KEEP_SECRET,
+            )
+            .values(payload="")
+        )
         return connection.execute(
             table.delete().where(
                 table.c.state.in_((EmailJobState.sent.value, EmailJobState.dropped.value)),
-                table.c.finished_at < utcnow() - keep,
+                table.c.finished_at < now - keep,
             )
         ).rowcount
 
