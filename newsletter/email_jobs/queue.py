@@ -170,9 +170,10 @@ def settle(
     *,
     error: str = "",
     retry_at: datetime | None = None,
-) -> None:
+) -> bool:
     """How the worker's job in flight ended. ``queued`` with ``retry_at``: try again then. A
-    sent or dropped job's payload (a sign-in link's token) is wiped."""
+    sent or dropped job's payload (a sign-in link's token) is wiped. False when the job was no
+    longer this worker's (another worker marked it uncertain: past the lease)."""
     now = utcnow()
     values: dict[str, Any] = {"state": state.value, "last_error": one_line(error)}
     if state == EmailJobState.queued:
@@ -182,7 +183,7 @@ def settle(
     if state in (EmailJobState.sent, EmailJobState.dropped):
         values["payload"] = ""
     with engine.begin() as connection:
-        connection.execute(
+        settled = connection.execute(
             table.update()
             .where(
                 table.c.id == job_id,
@@ -191,6 +192,7 @@ def settle(
             )
             .values(values)
         )
+    return bool(settled.rowcount)
 
 
 def recover(engine: sa.Engine, *, lease: timedelta) -> int:
