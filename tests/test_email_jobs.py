@@ -289,3 +289,17 @@ def test_old_jobs_are_pruned_and_an_old_failed_link_forgotten(project, engine):
         "failed": 1,
         "sent": 1,
     }
+
+
+def test_a_pass_that_failed_half_way_leaves_its_job_uncertain_for_its_next_pass(
+    project, engine, fake
+):
+    """The job claimed, then the database went away before it was settled: the same worker's
+    next pass finds it in flight under its own name, and does not send it again."""
+    settings = _settings(fake)
+    signup(engine, "ann@example.org")
+    worker = Delivery(settings, engine, make_transport(settings), worker="here:1:abcd")
+    assert queue.claim(engine, worker.worker, due_by=utcnow()) is not None
+    done = worker.drain()
+    assert (done.recovered, done.sent) == (1, 0)
+    assert _job(engine).state == "uncertain" and fake.recipients() == []

@@ -195,10 +195,12 @@ def settle(
     return bool(settled.rowcount)
 
 
-def recover(engine: sa.Engine, *, lease: timedelta) -> int:
+def recover(engine: sa.Engine, *, lease: timedelta, own: str = "") -> int:
     """Jobs left in flight by a dead worker become uncertain; returns how many. A worker on
     this host is dead when its pid is gone; one elsewhere when its claim is older than
-    ``lease`` (``sending/recovery.py``'s rule)."""
+    ``lease`` (``sending/recovery.py``'s rule). ``own``: the calling worker, between two jobs,
+    so a job still in flight under its name was left by a pass that failed half-way (say the
+    database went away before the job was settled)."""
     now = utcnow()
     found = 0
     with engine.begin() as connection:
@@ -210,7 +212,7 @@ def recover(engine: sa.Engine, *, lease: timedelta) -> int:
         for job_id, claimed_by, claimed_at in rows:
             alive = worker_alive(claimed_by)
             stale = claimed_at is None or claimed_at < now - lease
-            if alive is False or (alive is None and stale):
+            if alive is False or (alive is None and stale) or (own and claimed_by == own):
                 found += connection.execute(
                     table.update()
                     .where(table.c.id == job_id, table.c.state == EmailJobState.in_flight.value)

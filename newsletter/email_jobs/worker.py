@@ -76,7 +76,7 @@ class Delivery:
         """Every job due now, each tried once (a job put back for a retry waits for a later
         pass); first, jobs a dead worker left in flight become uncertain."""
         lease = timedelta(seconds=self.settings.email_job_lease)
-        done = Drained(recovered=queue.recover(self.engine, lease=lease))
+        done = Drained(recovered=queue.recover(self.engine, lease=lease, own=self.worker))
         due_by = utcnow()
         while halt is None or not halt.is_set():
             job = queue.claim(self.engine, self.worker, due_by=due_by, job_id=job_id)
