@@ -262,3 +262,44 @@ def test_two_worker_processes_deliver_each_job_once(project, engine, fake, datab
     assert len(who) == 2  # both workers took part
     counts = queue.counts(engine)
     assert counts["sent"] == sum(counts.values()) == len(addresses)
+
+
+def test_old_jobs_are_pruned_and_an_old_failed_link_forgotten(project, engine):
+    staff = accounts.add(engine, "dee@example.org", role=Role.editor)
+    assert staff.id is not None
+    for _ in range(2):
+        queue.ask_staff_link(engine, staff.id, "a-token", links.INVITE)
+    signup(engine, "ann@example.org")
+    for state in (EmailJobState.failed, EmailJobState.sent, EmailJobState.sent):
+        job = queue.claim(engine, "here:1:x", due_by=utcnow())
+        assert job is not None
+        queue.settle(engine, job.id, "here:1:x", state, error="refused")
+    with engine.begin() as connection:  # the failed link and one sent job ended long ago
+        for job_id, age in ((1, timedelta(days=2)), (2, timedelta(days=31))):
+            connection.execute(
+                email_job_table.update()
+                .where(email_job_table.c.id == job_id)
+                .values(finished_at=utcnow() - age)
+            )
+    assert queue.prune(engine) == 1
+    assert (_job(engine, 1).state, _job(engine, 1).payload) == ("failed", "")
+    assert _job(engine, 3).state == "sent"
+    assert queue.counts(engine) == {
+        **dict.fromkeys(queue.counts(engine), 0),
+        "failed": 1,
+        "sent": 1,
+    }
+
+
+def test_a_pass_that_failed_half_way_leaves_its_job_uncertain_for_its_next_pass(
+    project, engine, fake
+):
+    """The job claimed, then the database went away before it was settled: the same worker's
+    next pass finds it in flight under its own name, and does not send it again."""
+    settings = _settings(fake)
+    signup(engine, "ann@example.org")
+    worker = Delivery(settings, engine, make_transport(settings), worker="here:1:abcd")
+    assert queue.claim(engine, worker.worker, due_by=utcnow()) is not None
+    done = worker.drain()
+    assert (done.recovered, done.sent) == (1, 0)
+    assert _job(engine).state == "uncertain" and fake.recipients() == []

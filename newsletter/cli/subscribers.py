@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from newsletter.config import Settings
     from newsletter.models import Subscriber, SubscriberStatus
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 subscribers_app = typer.Typer(
     help="The mailing list: add, list, count, import, reconfirm, export, erase, show.",
     no_args_is_help=True,

@@ -32,6 +32,7 @@ ERROR_MAX = 500
 DIED = "the worker died while this email was in flight: it may or may not have gone out"
 CONFIRMATION_KINDS = (EmailJobKind.confirmation.value, EmailJobKind.reconfirm.value)
 KEEP_FINISHED = timedelta(days=30)  # sent and dropped jobs are pruned after this
+KEEP_SECRET = timedelta(days=1)  # a failed job's payload, after this (a sign-in link's life)
 table = email_job_table
 CLAIMED = (
     table.c.id, table.c.kind, table.c.subscriber_id, table.c.staff_id, table.c.payload,
@@ -169,9 +170,10 @@ def settle(
     *,
     error: str = "",
     retry_at: datetime | None = None,
-) -> None:
+) -> bool:
     """How the worker's job in flight ended. ``queued`` with ``retry_at``: try again then. A
-    sent or dropped job's payload (a sign-in link's token) is wiped."""
+    sent or dropped job's payload (a sign-in link's token) is wiped. False when the job was no
+    longer this worker's (another worker marked it uncertain: past the lease)."""
     now = utcnow()
     values: dict[str, Any] = {"state": state.value, "last_error": one_line(error)}
     if state == EmailJobState.queued:
@@ -181,7 +183,7 @@ def settle(
     if state in (EmailJobState.sent, EmailJobState.dropped):
         values["payload"] = ""
     with engine.begin() as connection:
-        connection.execute(
+        settled = connection.execute(
             table.update()
             .where(
                 table.c.id == job_id,
@@ -190,12 +192,15 @@ def settle(
             )
             .values(values)
         )
+    return bool(settled.rowcount)
 
 
-def recover(engine: sa.Engine, *, lease: timedelta) -> int:
+def recover(engine: sa.Engine, *, lease: timedelta, own: str = "") -> int:
     """Jobs left in flight by a dead worker become uncertain; returns how many. A worker on
     this host is dead when its pid is gone; one elsewhere when its claim is older than
-    ``lease`` (``sending/recovery.py``'s rule)."""
+    ``lease`` (``sending/recovery.py``'s rule). ``own``: the calling worker, between two jobs,
+    so a job still in flight under its name was left by a pass that failed half-way (say the
+    database went away before the job was settled)."""
     now = utcnow()
     found = 0
     with engine.begin() as connection:
@@ -207,7 +212,7 @@ def recover(engine: sa.Engine, *, lease: timedelta) -> int:
         for job_id, claimed_by, claimed_at in rows:
             alive = worker_alive(claimed_by)
             stale = claimed_at is None or claimed_at < now - lease
-            if alive is False or (alive is None and stale):
+            if alive is False or (alive is None and stale) or (own and claimed_by == own):
                 found += connection.execute(
                     table.update()
                     .where(table.c.id == job_id, table.c.state == EmailJobState.in_flight.value)
@@ -218,12 +223,24 @@ def recover(engine: sa.Engine, *, lease: timedelta) -> int:
 
 def prune(engine: sa.Engine, *, keep: timedelta = KEEP_FINISHED) -> int:
     """Sent and dropped jobs older than ``keep`` are deleted; failed and uncertain ones stay
-    until the operator retries them."""
+    until the operator retries them, their payload (a sign-in link's token) wiped after
+    ``KEEP_SECRET``, when the link no longer works anyway. Returns how many were deleted."""
+    now = utcnow()
+    stuck = (EmailJobState.failed.value, EmailJobState.uncertain.value)
     with engine.begin() as connection:
+        connection.execute(
+            table.update()
+            .where(
+                table.c.state.in_(stuck),
+                table.c.payload != "",
+                table.c.finished_at < now - KEEP_SECRET,
+            )
+            .values(payload="")
+        )
         return connection.execute(
             table.delete().where(
                 table.c.state.in_((EmailJobState.sent.value, EmailJobState.dropped.value)),
-                table.c.finished_at < utcnow() - keep,
+                table.c.finished_at < now - keep,
             )
         ).rowcount
 

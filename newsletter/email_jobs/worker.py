@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -76,7 +76,7 @@ class Delivery:
         """Every job due now, each tried once (a job put back for a retry waits for a later
         pass); first, jobs a dead worker left in flight become uncertain."""
         lease = timedelta(seconds=self.settings.email_job_lease)
-        done = Drained(recovered=queue.recover(self.engine, lease=lease))
+        done = Drained(recovered=queue.recover(self.engine, lease=lease, own=self.worker))
         due_by = utcnow()
         while halt is None or not halt.is_set():
             job = queue.claim(self.engine, self.worker, due_by=due_by, job_id=job_id)
@@ -123,18 +123,25 @@ class Delivery:
             jitter=_equal_jitter,
         )
         retry_at = utcnow() + timedelta(seconds=delay)
-        queue.settle(
-            self.engine, job.id, self.worker, EmailJobState.queued, error=error, retry_at=retry_at
-        )
+        self._record(job, EmailJobState.queued, error, retry_at)
         log.warning("email job %s: try %s failed, again in %.0f s: %s", job.id, job.attempts,
                     delay, queue.one_line(error))  # fmt: skip
         return EmailJobState.queued
 
     def _settle(self, job: Claimed, state: EmailJobState, error: str = "") -> EmailJobState:
-        queue.settle(self.engine, job.id, self.worker, state, error=error)
+        self._record(job, state, error)
         if state in (EmailJobState.failed, EmailJobState.uncertain):
             log.error("email job %s (%s) %s: %s", job.id, job.kind, state, queue.one_line(error))
         return state
+
+    def _record(
+        self, job: Claimed, state: EmailJobState, error: str, retry_at: datetime | None = None
+    ) -> None:
+        mine = queue.settle(self.engine, job.id, self.worker, state, error=error, retry_at=retry_at)
+        if not mine:
+            log.warning("email job %s ended %s, but another worker had marked it uncertain "
+                        "(it was in flight past email_job_lease); it stays uncertain", job.id,
+                        state)  # fmt: skip
 
 
 def drain(settings: Settings, engine: sa.Engine, transport: Transport) -> Drained:
