@@ -58,6 +58,8 @@ typecheck: $(VENV)/.dev
 
 check: lint typecheck test
 
+BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
 bench: $(VENV)/.dev
 	$(BIN)/python bench/compile.py
 	$(BIN)/python bench/startup.py
@@ -66,9 +68,14 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/bomb.py
 	$(BIN)/python bench/signup.py
+	$(BIN)/python bench/signup.py --worker-in-server
+	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/webhook.py --runs 5
 	$(BIN)/python bench/dashboard.py --runs 3
+	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+	  $(BIN)/python bench/dashboard.py --runs 3 --database-url $(BENCH_DATABASE_URL); \
+	else echo "PostgreSQL is not answering: the dashboard on PostgreSQL and the 1,000,000-row list skipped"; fi
 	$(BIN)/python bench/dashboard_preview.py
 
 # Rewrite the golden files of the sample issue after an intended change of output.

@@ -8,6 +8,10 @@ prints p50 and p95 per page, per run and as medians over ``--runs``. The preview
 (POST of the unsaved editor form, compiled as `newsletter build` would) is timed the same way.
 
     python bench/dashboard.py [--subscribers 100000] [--posts 2000] [--requests 40] [--runs 3]
+        [--database-url postgresql+psycopg://... [--list-size 1000000]]
+
+With a PostgreSQL ``--database-url`` it then times the subscriber list's search, filters and
+pages at ``--list-size`` subscribers (1,000,000 by default) with bench/subscribers_admin.py.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+from subscribers_admin import drop_database, fresh_database  # bench/: this script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -193,7 +198,16 @@ def _year_of_events(engine: Any, subscribers: int, now: datetime) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     folder = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
-    url = args.database_url or f"sqlite:///{folder / 'subscribers.db'}"
+    # PostgreSQL: a fresh database on that server for each run, dropped afterwards
+    url = fresh_database(args.database_url) if args.database_url else ""
+    try:
+        return _run(args, folder, url or f"sqlite:///{folder / 'subscribers.db'}")
+    finally:
+        if url:
+            drop_database(args.database_url, url)
+
+
+def _run(args: argparse.Namespace, folder: Path, url: str) -> dict[str, tuple[float, float]]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")},
@@ -360,6 +374,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--list-size", type=int, default=1_000_000,
+        help="with a PostgreSQL --database-url: the subscriber list's search and pages at this "
+        "size too (bench/subscribers_admin.py); 0 to skip",
+    )  # fmt: skip
     args = parser.parse_args()
     runs = []
     for number in range(1, args.runs + 1):
@@ -376,6 +395,11 @@ def main() -> None:
         p50 = statistics.median(r[page][0] for r in runs)
         p95 = statistics.median(r[page][1] for r in runs)
         print(f"  {page:40} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+    if args.database_url.startswith("postgresql") and args.list_size:
+        import subscribers_admin
+
+        print(f"\nthe subscriber list at {args.list_size:,} subscribers")
+        subscribers_admin.bench(args.database_url, args.list_size, args.requests, args.runs)
 
 
 if __name__ == "__main__":

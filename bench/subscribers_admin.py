@@ -2,12 +2,14 @@
 
 Makes a fresh database next to the one ``--database-url`` names (dropped afterwards), seeds it
 with COPY (a realistic mix of statuses, names, signup times over five years, one consent record
-each), signs in an admin and times whole requests of the app in process (the gate, the queries,
+each), signs in an admin and, ``--runs`` times, times whole requests of the app in process (the gate, the queries,
 the page): the first page, a deep page (the Older link 900,000 rows in), an address search, a
 name search (common and rare), a status filter, and the counts per status alone. Prints p50/p95.
 
     python bench/subscribers_admin.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
-        [--subscribers 1000000] [--requests 40]
+        [--subscribers 1000000] [--requests 40] [--runs 3]
+
+bench/dashboard.py runs it too when given a PostgreSQL ``--database-url`` (``--list-size``).
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def fresh_database(url: str) -> str:
 def drop_database(url: str, fresh: str) -> None:
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(fresh).database}"'))
+        connection.execute(
+            sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(fresh).database}" WITH (FORCE)')
+        )
     admin.dispose()
 
 
@@ -119,17 +123,25 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="a PostgreSQL URL (its server)")
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    url = fresh_database(args.database_url)
+    bench(args.database_url, args.subscribers, args.requests, args.runs)
+
+
+def bench(server_url: str, subscribers: int, requests: int, runs: int) -> None:
+    """Seed once, time every page ``runs`` times; print each run and the medians."""
+    url = fresh_database(server_url)
     folder = Path(tempfile.mkdtemp(prefix="bench-subscribers-"))
+    here = Path.cwd()
     try:
-        run(url, folder, args.subscribers, args.requests)
+        run(url, folder, subscribers, requests, runs)
     finally:
+        os.chdir(here)
         shutil.rmtree(folder, ignore_errors=True)
-        drop_database(args.database_url, url)
+        drop_database(server_url, url)
 
 
-def run(url: str, folder: Path, subscribers: int, requests: int) -> None:
+def run(url: str, folder: Path, subscribers: int, requests: int, runs: int) -> None:
     from fastapi.testclient import TestClient
     from sqlmodel import Session
 
@@ -176,7 +188,7 @@ def run(url: str, folder: Path, subscribers: int, requests: int) -> None:
     some = "ann.lee"
     pages = {
         "first page": "/admin/subscribers",
-        "deep page (900,000 in)": f"/admin/subscribers?older={cursor}",
+        f"deep page ({int(subscribers * 0.9):,} in)": f"/admin/subscribers?older={cursor}",
         "address search (ann.lee12@)": "/admin/subscribers?q=ann.lee12%40",
         f"search '{some}' (address prefix or name)": f"/admin/subscribers?q={some}",
         "name search 'okafor'": "/admin/subscribers?q=okafor",
@@ -192,17 +204,25 @@ def run(url: str, folder: Path, subscribers: int, requests: int) -> None:
         ),
         "source nobody came from 'qqqx'": "/admin/subscribers?source=qqqx",
     }
-    print(f"\n{subscribers:,} subscribers, PostgreSQL, {requests} requests each, in process")
-    for label, path in pages.items():
-        p50, p95 = timed(partial(client.get, path), requests)
-        print(f"  {label:44} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
 
     def counted() -> None:
         with engine.connect() as connection:
             directory.counts(connection)
 
-    p50, p95 = timed(counted, requests)
-    print(f"  {'counts per status (the query alone)':44} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+    timings: list[dict[str, tuple[float, float]]] = []
+    for number in range(1, runs + 1):
+        figures = {
+            label: timed(partial(client.get, path), requests) for label, path in pages.items()
+        }
+        figures["counts per status (the query alone)"] = timed(counted, requests)
+        timings.append(figures)
+        print(f"run {number}: " + "; ".join(f"{k} p95 {v[1]:.1f} ms" for k, v in figures.items()))
+    print(f"\nmedians of {runs} runs, {subscribers:,} subscribers, PostgreSQL, {requests} "
+          "requests each, in process")  # fmt: skip
+    for label in timings[0]:
+        p50 = statistics.median(t[label][0] for t in timings)
+        p95 = statistics.median(t[label][1] for t in timings)
+        print(f"  {label:44} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
     engine.dispose()
 
 

@@ -2,6 +2,9 @@
 
 This module owns database URLs: ``masked`` is the one way one is shown (password hidden), and
 ``database_error`` the one way a failure of the database becomes a one-line DatabaseError.
+
+Alembic is imported only to migrate: ``ensure_schema`` reads the database's revision with one
+plain query and compares it with ``migrations/head.py``'s ``HEAD``.
 """
 
 from __future__ import annotations
@@ -10,16 +13,16 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlmodel import Session
 
 from newsletter.errors import DatabaseError
+from newsletter.migrations.head import HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PASSWORD_IN_AUTHORITY = re.compile(r"(://[^/@]*?:)[^/]*@")
@@ -27,6 +30,7 @@ _PASSWORD_IN_QUERY = re.compile(
     r"((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)=)[^&;\s]*", re.I
 )
 READ_ONLY_SQLSTATE = "25006"  # PostgreSQL: read_only_sql_transaction
+VERSION_TABLE = "alembic_version"  # Alembic's: one row, the revision the schema is at
 
 
 def masked(url: str | sa.URL) -> str:
@@ -112,6 +116,8 @@ def make_engine(url: str) -> sa.Engine:
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -119,6 +125,10 @@ def _alembic_config(connection: sa.Connection) -> Config:
 
 
 def head_revision() -> str:
+    """The newest revision as Alembic finds it in migrations/versions/ (imports Alembic; the
+    commands use ``migrations.head.HEAD``, which a test keeps equal to this)."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory(str(MIGRATIONS))
     head = script.get_current_head()
     assert head is not None
@@ -126,12 +136,29 @@ def head_revision() -> str:
 
 
 def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the database is at; None for a new database (no version table yet)."""
+    revisions = _revisions(engine)
+    if len(revisions) > 1:  # Alembic's branches: ours has none; say what Alembic says
+        from alembic.runtime.migration import MigrationContext
+
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    return revisions[0] if revisions else None
+
+
+def _revisions(engine: sa.Engine) -> list[str]:
+    """The rows of Alembic's version table, read with plain SQL (no Alembic import)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not sa.inspect(connection).has_table(VERSION_TABLE):
+            return []
+        rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        return [str(row[0]) for row in rows]
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (default: the newest)."""
+    from alembic import command
+
     try:
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), revision)
@@ -140,12 +167,15 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
 
 
 def ensure_schema(engine: sa.Engine) -> None:
-    """Upgrade a new or older database on first use; a no-op when it is current."""
+    """Upgrade a new or older database on first use; a no-op when it is current.
+
+    Being current is one query against ``HEAD``: Alembic is imported only to upgrade.
+    """
     try:
-        current = current_revision(engine)
+        revisions = _revisions(engine)
     except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
         raise database_error(exc, engine.url, doing="cannot open database") from exc
-    if current != head_revision():
+    if revisions != [HEAD]:
         upgrade(engine)
 
 

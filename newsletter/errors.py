@@ -14,8 +14,7 @@ NewsletterError
 ├── DeliveryError        a transport did not take a batch (retryable, fatal or uncertain)
 ├── SubscriberError      a subscriber operation cannot be done
 │   ├── InvalidAddress       an email address is not valid (``field`` says which input)
-│   ├── UnknownSubscriber    no subscriber has that address
-│   └── ConfirmationNotSent  the transport did not take the confirmation email
+│   └── UnknownSubscriber    no subscriber has that address
 ├── StaffError           a staff account operation cannot be done
 │   ├── UnknownStaff         no staff member has that address
 │   └── WeakPassword         a new password is refused (too short, too common, the address)
@@ -23,7 +22,7 @@ NewsletterError
 └── WebhookError         an Event Webhook request's body is not a JSON array of events
 
 DeliveryError is how a transport fails (``transports.base`` re-exports it); the sender turns it
-into a ledger status or a SendError, a signup or a staff add into ConfirmationNotSent.
+into a ledger status or a SendError, the email worker into an email job's state.
 tests/test_errors.py keeps this drawing equal to the classes below.
 
 A LocatedError may carry further problems of the same file (``gathered``): the CLI prints one
@@ -165,10 +164,6 @@ class InvalidAddress(SubscriberError):
 
 
 class UnknownSubscriber(SubscriberError):
-    pass
-
-
-class ConfirmationNotSent(SubscriberError):
     pass
 
 

@@ -38,6 +38,16 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _trigram_in_public(admin: sa.Engine) -> None:
+    """pg_trgm once in ``public``, as a deployment has it: created by migration 0013 inside a
+    test's own schema, it would go with that schema (and every other test's index on it)."""
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+    except sa.exc.DBAPIError:  # another test process created it at the same moment
+        pass
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: a SQLite file, or a schema of its own in PostgreSQL."""
@@ -46,6 +56,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_URL)
+    _trigram_in_public(admin)
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in PG_URL else "?"
@@ -76,6 +87,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) 
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
     # no background due-send pass in apps the tests make; tests of it turn it on
     monkeypatch.setenv("NEWSLETTER_SCHEDULER_IN_SERVER", "false")
+    # nor an email worker: tests deliver the queued emails with drain(); tests of it turn it on
+    monkeypatch.setenv("NEWSLETTER_EMAIL_WORKER_IN_SERVER", "false")
     return folder
 
 

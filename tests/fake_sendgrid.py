@@ -225,13 +225,15 @@ class FakeSendGrid:
         verified_senders: Iterable[str] = (),
         record: bool = True,
         fast: bool = False,
+        port: int = 0,
     ) -> None:
         """``verified_senders``: when given, any other From address gets SendGrid's 403.
 
-        ``record=False`` keeps counts only; ``fast=True`` validates with ``fast_is_valid``.
+        ``record=False`` keeps counts only; ``fast=True`` validates with ``fast_is_valid``;
+        ``port``: a given port (say, where SendGrid was "down": nothing listened there).
         """
         self.api_key = api_key
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         senders = frozenset(s.lower() for s in verified_senders) or None
         self._server.state = _State(api_key, senders, record=record, fast=fast)
         self._thread = threading.Thread(

@@ -46,3 +46,4 @@ def serving(
         sock.close()
     assert not thread.is_alive(), "the server did not stop"
     assert not [t for t in threading.enumerate() if t.name == "send-due"], "scheduler left"
+    assert not [t for t in threading.enumerate() if t.name == "email-worker"], "worker left"

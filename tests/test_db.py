@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from newsletter import db
+from newsletter.migrations.head import HEAD
 from newsletter.models import include_object
 from tests.conftest import run_cli
 
@@ -21,6 +22,16 @@ def test_migrations_match_the_models(engine):
         diff = compare_metadata(_context(connection), SQLModel.metadata)
     assert diff == []
     assert db.current_revision(engine) == db.head_revision()
+
+
+def test_head_constant_is_alembics_head():
+    """The commands know the newest revision without importing Alembic (migrations/head.py)."""
+    real = db.head_revision()
+    assert real == HEAD, (
+        f"newsletter/migrations/head.py says HEAD = {HEAD!r}, but the newest migration in "
+        f"newsletter/migrations/versions/ is {real!r}: set HEAD = {real!r} in "
+        "newsletter/migrations/head.py"
+    )
 
 
 def test_first_use_upgrades_automatically_and_twice_is_harmless(database_url):

@@ -58,7 +58,7 @@ def test_the_drawing_is_read_as_drawn():
         "ContentError", "IssueFileError", "CompileError", "ImportFileError",
     }  # fmt: skip
     assert tree["CheckFailed"] == "SendError"
-    assert tree["ConfirmationNotSent"] == "SubscriberError"
+    assert tree["UnknownSubscriber"] == "SubscriberError"
     assert tree["WebhookError"] == "NewsletterError"
 
 

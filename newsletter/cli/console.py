@@ -1,31 +1,84 @@
 """What every command shares: the two consoles, one-line errors, the output format, the engine,
 and ``shown``: the one way a value from outside reaches the terminal.
+
+Importing this module is cheap (no Rich, SQLAlchemy or settings): ``newsletter --help`` and every
+command import it. Rich is imported when a command first prints, the database modules when it
+opens the engine (docs/architecture.md, "Startup").
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Callable
 from enum import StrEnum
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.markup import escape
+from typer.core import TyperGroup
 
-from newsletter import db
-from newsletter.config import Settings
 from newsletter.errors import LocatedError, NewsletterError
-from newsletter.issues.build import Build
 
-# emoji=False: ":warning:" in a subscriber's name is text, not an emoji code
-out = Console(soft_wrap=True, emoji=False)
-err = Console(stderr=True, soft_wrap=True, emoji=False)
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from rich.console import Console
+    from typer._click import Context, HelpFormatter
+
+    from newsletter.config import Settings
+    from newsletter.issues.build import Build
+
 P = ParamSpec("P")
 R = TypeVar("R")
 _engines: list[sa.Engine] = []  # opened by the running command (open_engine)
+
+
+class LazyConsole:
+    """A Rich console made on first use, so a command that prints nothing never imports Rich.
+
+    ``print`` and ``width`` are the console's; ``rich`` is the console itself (for a progress
+    bar). It writes to ``sys.stdout`` or ``sys.stderr`` as they are when it prints.
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def rich(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            # emoji=False: ":warning:" in a subscriber's name is text, not an emoji code
+            self._console = Console(stderr=self._stderr, soft_wrap=True, emoji=False)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.rich.print(*objects, **options)
+
+    @property
+    def width(self) -> int:
+        return self.rich.width
+
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
+
+
+class Group(TyperGroup):
+    """A group whose help lists each command's summary whole, wrapped (Click cuts it to one
+    line with "..."). The help is Click's plain text: Typer's Rich help imports Rich and
+    markdown-it, which ``--help`` should not wait for (``rich_markup_mode=None``)."""
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=sys.maxsize)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 # C0 and C1 control characters (ESC starts terminal escape sequences; CR and BS overwrite what
@@ -40,6 +93,8 @@ def shown(value: object) -> str:
     Every value that comes from outside (names, addresses, titles, slugs, reasons, paths,
     error messages) is printed through this, in an f-string or as a table cell.
     """
+    from rich.markup import escape
+
     text = _CONTROL.sub(_visible, str(value))
     return escape(text)
 
@@ -70,10 +125,15 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             for line in exc.lines() if isinstance(exc, LocatedError) else [str(exc)]:
                 err.print(f"[bold red]error:[/] {shown(line)}")  # every problem of a file
             raise typer.Exit(1) from None
-        except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+        except Exception as exc:
+            failure = _database_failure(exc)
+            if failure is None:
+                raise
             # the database itself failed (read-only, locked, disk full, gone): one line too
+            from newsletter import db
+
             url = _engines[-1].url if len(_engines) > opened else None
-            err.print(f"[bold red]error:[/] {shown(db.database_error(exc, url))}")
+            err.print(f"[bold red]error:[/] {shown(db.database_error(failure, url))}")
             raise typer.Exit(1) from None
         finally:
             while len(_engines) > opened:
@@ -82,9 +142,20 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _database_failure(exc: Exception) -> sa.exc.DBAPIError | None:
+    """``exc`` if it is SQLAlchemy's OperationalError or InternalError. A command that never
+    imported SQLAlchemy cannot have raised one, so it is not imported to find out."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is not None and isinstance(exc, errors.OperationalError | errors.InternalError):
+        return cast("sa.exc.DBAPIError", exc)
+    return None
+
+
 def open_engine(settings: Settings) -> sa.Engine:
     """The configured database, migrated to the newest schema on first use; disposed when the
     command ends (``reports_errors``)."""
+    from newsletter import db
+
     engine = db.make_engine(settings.database_url)
     _engines.append(engine)
     db.ensure_schema(engine)

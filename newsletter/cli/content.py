@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from sqlmodel import Session
 
-from newsletter.cli.console import Format, err, open_engine, out, reports_errors, shown
-from newsletter.config import Settings, get_settings
-from newsletter.content.sources import Outcome, SyncRequest, sync_sources
-from newsletter.content.store import query_posts
-from newsletter.models import Post
+from newsletter.cli.console import Format, Group, err, open_engine, out, reports_errors, shown
 
-content_app = typer.Typer(help="The content store: sync posts and list them.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from newsletter.config import Settings
+    from newsletter.content.sources import Outcome
+    from newsletter.models import Post
+
+content_app = typer.Typer(
+    help="The content store: sync posts and list them.", no_args_is_help=True, cls=Group
+)
 
 
 @content_app.command("sync")
@@ -34,6 +37,9 @@ def content_sync(
     ] = False,
 ) -> None:
     """Read every source (or one) into the store; edited posts are updated, never duplicated."""
+    from newsletter.config import get_settings
+    from newsletter.content.sources import SyncRequest, sync_sources
+
     settings = get_settings()
     request = SyncRequest(
         since=_day_start(since.date() if since else None, settings), prune=prune, full=full
@@ -98,6 +104,11 @@ def content_list(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Show the posts in the store, newest first."""
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.content.store import query_posts
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
         posts = query_posts(
@@ -130,6 +141,8 @@ SLUG_ROOM = 10 + 12 + 12 + 4 * 2 + 5  # the other columns at their narrowest, pa
 def _table(posts: list[Post], settings: Settings) -> Table:
     """Newest first; a slug is never cut or wrapped (staff copy it into ``pin``/``exclude``):
     in a terminal too narrow for the longest one the table is wider than the terminal."""
+    from rich.table import Table
+
     longest = max((len(shown(p.slug)) for p in posts), default=4)
     table = Table(title=f"{len(posts)} posts")
     table.add_column("published", no_wrap=True)

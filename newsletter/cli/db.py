@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from newsletter import db
-from newsletter.cli.console import out, reports_errors, shown
-from newsletter.config import get_settings
+from newsletter.cli.console import Group, out, reports_errors, shown
 
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True, cls=Group)
 
 
 @db_app.command("upgrade")
 @reports_errors
 def db_upgrade() -> None:
     """Create the database or migrate it to the newest schema."""
+    from newsletter import db
+    from newsletter.config import get_settings
+
     settings = get_settings()
     engine = db.make_engine(settings.database_url)
     try:

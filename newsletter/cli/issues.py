@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.console import open_engine, out, report_findings, reports_errors, shown
-from newsletter.config import get_settings
-from newsletter.issues.build import build_issue, write_build
-from newsletter.issues.checks import has_errors
 
 issues_app = typer.Typer()
 
@@ -24,6 +21,10 @@ def build(
     ] = None,
 ) -> None:
     """Compile an issue to index.html, index.txt and index.mjml, and run the checks."""
+    from newsletter.config import get_settings
+    from newsletter.issues.build import build_issue, write_build
+    from newsletter.issues.checks import has_errors
+
     settings = get_settings()
     result = build_issue(settings, open_engine(settings), issue)
     target = out_dir or settings.build_dir / result.issue.slug
@@ -43,6 +44,9 @@ def check(
     issue: Annotated[str, typer.Argument(help="Issue slug or path to its .toml file.")],
 ) -> None:
     """Run the pre-send checks; exit 1 when any is an error."""
+    from newsletter.config import get_settings
+    from newsletter.issues.build import build_issue
+
     settings = get_settings()
     result = build_issue(settings, open_engine(settings), issue)
     report_findings(result)
@@ -64,7 +68,9 @@ def preview(
     ] = None,
 ) -> None:
     """Serve the issue on localhost, rebuilding on every change; or write PNG screenshots."""
+    from newsletter.config import get_settings
     from newsletter.issues import preview as previewing  # playwright and watchfiles: only here
+    from newsletter.issues.build import build_issue
 
     settings = get_settings()
     engine = open_engine(settings)

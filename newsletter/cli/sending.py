@@ -5,14 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlmodel import Session
 
 from newsletter.cli.console import (
     Format,
@@ -23,16 +18,18 @@ from newsletter.cli.console import (
     reports_errors,
     shown,
 )
-from newsletter.config import Settings, get_settings
 from newsletter.errors import SendError
-from newsletter.issues.file import resolve_path, scheduled_send_at
-from newsletter.models import Send, SendKind, SendStatus, utcnow
-from newsletter.sending import approval, ledger, scheduler, summary
-from newsletter.sending import report as reporting
-from newsletter.sending.sender import Progress as SendProgress
-from newsletter.sending.sender import Sender, SendOptions, check_live_links, checked_build
-from newsletter.subscribers.tokens import Tokens
-from newsletter.transports.factory import make_transport
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    import sqlalchemy as sa
+
+    from newsletter.config import Settings
+    from newsletter.models import Send
+    from newsletter.sending import summary
+    from newsletter.sending.sender import Progress as SendProgress
+    from newsletter.sending.sender import Sender
 
 sending_app = typer.Typer()
 
@@ -62,6 +59,12 @@ def send(
     ] = None,
 ) -> None:
     """Send an issue to every confirmed subscriber, exactly once (or a --test proof)."""
+    from newsletter.config import get_settings
+    from newsletter.sending import approval, summary
+    from newsletter.sending.sender import Sender, SendOptions, check_live_links, checked_build
+    from newsletter.subscribers.tokens import Tokens
+    from newsletter.transports.factory import make_transport
+
     settings = get_settings()
     engine = open_engine(settings)
     how_many = processes or settings.send_processes
@@ -117,6 +120,10 @@ def _already_finished(
     settings: Settings, engine: sa.Engine, issue: str, resend_uncertain: bool
 ) -> bool:
     """True, said in a line or two, when the issue's live send has nothing left to do."""
+    from newsletter.issues.file import resolve_path
+    from newsletter.models import SendStatus, utcnow
+    from newsletter.sending import ledger, summary
+
     slug = resolve_path(issue, settings.issues_dir).stem
     existing, totals = summary.live_state(engine, slug)
     if existing is None or existing.id is None or totals.open:
@@ -144,6 +151,8 @@ def _run(
 ) -> None:
     """Run the send (in ``processes`` processes), then say what the whole send amounts to (and
     what this run did)."""
+    from newsletter.sending import summary
+
     assert record.id is not None
 
     def deliver() -> SendProgress:
@@ -178,6 +187,11 @@ def _run(
 
 
 def _totals_line(engine: sa.Engine, record: Send) -> summary.Totals:
+    from sqlmodel import Session
+
+    from newsletter.models import Send, SendKind
+    from newsletter.sending import summary
+
     assert record.id is not None
     with Session(engine) as session:  # its audience and transport as they are now
         record = session.get(Send, record.id) or record
@@ -192,6 +206,9 @@ def _totals_line(engine: sa.Engine, record: Send) -> summary.Totals:
 
 def _notes(settings: Settings, record: Send, totals: summary.Totals) -> None:
     """What the operator must not miss: messages that reached nobody, recipients uncertain."""
+    from newsletter.models import SendKind
+    from newsletter.sending import summary
+
     if note := summary.not_delivered(record.transport, totals.accepted, settings.outbox_dir):
         out.print(f"[bold yellow]{shown(note)}[/]")
     if totals.uncertain and record.kind == SendKind.live:
@@ -205,6 +222,14 @@ class _Bar:
     """A send's progress bar: ``update`` is the Sender's ``on_batch``, shown while ``run`` runs."""
 
     def __init__(self, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         columns = (
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -215,7 +240,7 @@ class _Bar:
             ),
             TimeElapsedColumn(),
         )
-        self.bar = Progress(*columns, console=out, transient=False)
+        self.bar = Progress(*columns, console=out.rich, transient=False)
         self.task = self.bar.add_task(
             "sending", total=max(total, 1), start=False, rate=0.0, batches=0, retries=0
         )
@@ -250,6 +275,12 @@ def schedule(
     ],
 ) -> None:
     """Set when send-due sends an issue (overrides send_at in the issue file)."""
+    from newsletter.config import get_settings
+    from newsletter.issues.file import resolve_path, scheduled_send_at
+    from newsletter.models import utcnow
+    from newsletter.sending import approval, scheduler, summary
+    from newsletter.sending.sender import checked_build
+
     settings = get_settings()
     engine = open_engine(settings)
     path = resolve_path(issue, settings.issues_dir)
@@ -287,6 +318,11 @@ def send_due(
 
     Prints nothing when there is nothing to do (cron mails any output).
     """
+    from newsletter.config import get_settings
+    from newsletter.models import utcnow
+    from newsletter.sending import scheduler, summary
+    from newsletter.transports.factory import make_transport
+
     settings = get_settings()
     engine = open_engine(settings)
     outcomes = scheduler.send_due(
@@ -314,6 +350,14 @@ def report(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Per send of an issue: delivered, bounced, dropped, complaints, unsubscribes, with reasons."""
+    from rich.table import Table
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.issues.file import resolve_path
+    from newsletter.sending import report as reporting
+    from newsletter.sending import summary
+
     settings = get_settings()
     slug = issue.removesuffix(".toml").rpartition("/")[2]
     with Session(open_engine(settings)) as session:
@@ -346,6 +390,8 @@ def report(
 
 def _local(iso: str | None, zone: ZoneInfo, *, utc: bool = True) -> str:
     """An ISO time of the report in the organisation's time zone (UTC beside with ``utc``)."""
+    from newsletter.sending import summary
+
     if iso is None:
         return "-"
     text = summary.local_time(datetime.fromisoformat(iso), zone)

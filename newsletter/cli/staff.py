@@ -9,25 +9,38 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from newsletter.cli.console import Format, open_engine, out, reports_errors, shown
-from newsletter.config import get_settings
+from newsletter.cli.console import Format, Group, open_engine, out, reports_errors, shown
 from newsletter.errors import StaffError
-from newsletter.models import Role, Staff
-from newsletter.staff import accounts, activity, links, passwords
+
+if TYPE_CHECKING:
+    from newsletter.models import Staff
 
 staff_app = typer.Typer(
     help="Dashboard accounts: add, list, role, disable, enable, reset.",
     no_args_is_help=True,
+    cls=Group,
 )
 EmailArgument = Annotated[str, typer.Argument(help="The staff member's email address.")]
 
 
+class RoleChoice(StrEnum):
+    """``models.Role``'s values, so ``--help`` need not import the schema (a test keeps them
+    equal); a command turns the choice into the Role."""
+
+    viewer = "viewer"
+    editor = "editor"
+    publisher = "publisher"
+    admin = "admin"
+
+
 def _link_line(base_url: str, token: str) -> str:
+    from newsletter.staff import links
+
     hours = int(links.LIFETIME.total_seconds() // 3600)
     return (
         f"sign-in link (works once, for {hours} hours; send it to them privately):\n"
@@ -49,7 +62,7 @@ def _when(value: datetime | None) -> str:
 @reports_errors
 def add(
     email: EmailArgument,
-    role: Annotated[Role, typer.Option(help="viewer, editor, publisher or admin.")],
+    role: Annotated[RoleChoice, typer.Option(help="viewer, editor, publisher or admin.")],
     name: Annotated[str, typer.Option(help="Their name, as the dashboard shows it.")] = "",
     password_stdin: Annotated[
         bool,
@@ -61,12 +74,16 @@ def add(
     ] = False,
 ) -> None:
     """Add a staff member and print their one-time sign-in link (valid 24 hours)."""
+    from newsletter.config import get_settings
+    from newsletter.models import Role
+    from newsletter.staff import accounts, activity, links, passwords
+
     settings = get_settings()
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
     if password_stdin:
         passwords.check(password, email=email, name=name)  # before anything is added
     engine = open_engine(settings)
-    staff = accounts.add(engine, email, role=role, name=name)
+    staff = accounts.add(engine, email, role=Role(role), name=name)
     assert staff.id is not None
     activity.record(
         engine,
@@ -92,6 +109,11 @@ def list_(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Show every staff member: email, name, role, status, last sign-in."""
+    from rich.table import Table
+
+    from newsletter.config import get_settings
+    from newsletter.staff import accounts
+
     rows = accounts.listing(open_engine(get_settings()))
     if output is Format.json:
         data = [
@@ -120,11 +142,15 @@ def list_(
 @reports_errors
 def role(
     email: EmailArgument,
-    new_role: Annotated[Role, typer.Argument(help="viewer, editor, publisher or admin.")],
+    new_role: Annotated[RoleChoice, typer.Argument(help="viewer, editor, publisher or admin.")],
 ) -> None:
     """Change a staff member's role (their open sessions get it with their next click)."""
+    from newsletter.config import get_settings
+    from newsletter.models import Role
+    from newsletter.staff import accounts, activity
+
     engine = open_engine(get_settings())
-    staff, before = accounts.set_role(engine, email, new_role)
+    staff, before = accounts.set_role(engine, email, Role(new_role))
     activity.record(
         engine,
         actor=activity.CLI,
@@ -139,6 +165,9 @@ def role(
 @reports_errors
 def disable(email: EmailArgument) -> None:
     """Stop a staff member signing in: every session and sign-in link of theirs ends now."""
+    from newsletter.config import get_settings
+    from newsletter.staff import accounts, activity
+
     engine = open_engine(get_settings())
     found = accounts.get(engine, email)
     if found.disabled_at is not None:
@@ -152,6 +181,9 @@ def disable(email: EmailArgument) -> None:
 @reports_errors
 def enable(email: EmailArgument) -> None:
     """Let a disabled staff member sign in again (with their password, or after a reset)."""
+    from newsletter.config import get_settings
+    from newsletter.staff import accounts, activity
+
     engine = open_engine(get_settings())
     staff = accounts.enable(engine, email)
     activity.record(engine, actor=activity.CLI, action="staff_enable", subject=staff.email)
@@ -162,6 +194,9 @@ def enable(email: EmailArgument) -> None:
 @reports_errors
 def reset(email: EmailArgument) -> None:
     """Clear a staff member's password, end their sessions, and print a new sign-in link."""
+    from newsletter.config import get_settings
+    from newsletter.staff import accounts, activity
+
     settings = get_settings()
     engine = open_engine(settings)
     staff, token = accounts.reset(engine, email, last_admin=True)

@@ -6,33 +6,26 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
-from sqlmodel import Session
 
-from newsletter.cli.console import err, open_engine, out, reports_errors, shown
-from newsletter.config import Settings, get_settings
-from newsletter.db import session_scope
+from newsletter.cli.console import Group, err, open_engine, out, reports_errors, shown
 from newsletter.errors import InvalidAddress, SubscriberError
-from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.subscribers import store as subscribers
-from newsletter.subscribers.address import MAX_LENGTH
-from newsletter.subscribers.confirmation import (
-    Confirmations,
-    add_pending,
-    never_asked,
-    reconfirm,
-)
-from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv, write_csv
-from newsletter.subscribers.tokens import Tokens
-from newsletter.transports.factory import make_transport
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from newsletter.config import Settings
+    from newsletter.models import Subscriber, SubscriberStatus
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 subscribers_app = typer.Typer(
     help="The mailing list: add, list, count, import, reconfirm, export, erase, show.",
     no_args_is_help=True,
+    cls=Group,
 )
 
 
@@ -42,7 +35,24 @@ class ListFormat(StrEnum):
     json = "json"
 
 
-StatusOption = Annotated[SubscriberStatus | None, typer.Option(help="Only this status.")]
+class StatusChoice(StrEnum):
+    """``models.SubscriberStatus``'s values, so ``--help`` need not import the schema (a test
+    keeps them equal); ``_status`` turns the choice into the status."""
+
+    pending = "pending"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+
+
+StatusOption = Annotated[StatusChoice | None, typer.Option(help="Only this status.")]
+
+
+def _status(choice: StatusChoice | None) -> SubscriberStatus | None:
+    from newsletter.models import SubscriberStatus
+
+    return None if choice is None else SubscriberStatus(choice)
 
 
 def _when(value: object) -> str:
@@ -50,6 +60,8 @@ def _when(value: object) -> str:
 
 
 def _email(settings: Settings, raw: str) -> str:
+    from newsletter.subscribers import store as subscribers
+
     return subscribers.normalise_email(
         raw, check_deliverability=settings.email_check_deliverability
     )
@@ -58,6 +70,8 @@ def _email(settings: Settings, raw: str) -> str:
 def _as_stored(settings: Settings, raw: str) -> str:
     """An address to look up: validated, or as given if it no longer validates (stored before
     today's rules, say with non-ASCII before the @); one over 254 characters is refused."""
+    from newsletter.subscribers.address import MAX_LENGTH
+
     try:
         return _email(settings, raw)
     except InvalidAddress:
@@ -84,17 +98,23 @@ def add(
     ] = False,
 ) -> None:
     """Add one address: pending with a confirmation email, or --confirmed."""
+    from newsletter.config import get_settings
+    from newsletter.db import session_scope
+    from newsletter.email_jobs import queue
+    from newsletter.subscribers import store as subscribers
+    from newsletter.subscribers.confirmation import add_pending
+
     settings = get_settings()
     address = _email(settings, email)  # before the database: a bad address is one line
     engine = open_engine(settings)
     consent = subscribers.ConsentInfo(source="added by staff: newsletter subscribers add")
     if not confirmed:
-        tokens = Tokens.from_settings(settings)
-        confirmations = Confirmations(settings, make_transport(settings), tokens)
-        added = add_pending(
-            engine, address, name, consent, confirmations, override_erasure=override_erasure
+        added, _ = add_pending(
+            engine, address, name, consent, queue.ask, override_erasure=override_erasure
         )
-        out.print(f"added {shown(added.email)} (pending); confirmation email sent")
+        out.print(f"added {shown(added.email)} (pending)")
+        assert added.id is not None
+        _deliver_now(settings, engine, queue.waiting_for(engine, added.id))
         return
     with session_scope(engine) as session:
         added = subscribers.add(
@@ -106,6 +126,29 @@ def add(
             override_erasure=override_erasure,
         )
     out.print(f"added {shown(added.email)} (confirmed)")
+
+
+def _deliver_now(settings: Settings, engine: sa.Engine, job_id: int | None) -> None:
+    """The job this command queued, delivered by this process through the email worker's own
+    path (a worker elsewhere may take it first: then it says so)."""
+    from newsletter.email_jobs.worker import Delivery
+    from newsletter.models import EmailJobState
+    from newsletter.transports.factory import make_transport
+
+    done = Delivery(settings, engine, make_transport(settings)).drain(job_id=job_id)
+    if done.sent:
+        out.print("confirmation email sent")
+    elif done.retried or not (done.failed or done.uncertain):
+        out.print(
+            "the confirmation email is queued: the email worker (newsletter serve, or "
+            "newsletter worker) sends it; newsletter jobs shows how it went"
+        )
+    else:
+        state = EmailJobState.failed if done.failed else EmailJobState.uncertain
+        raise SubscriberError(
+            f"the confirmation email was not sent ({state}); see newsletter jobs, and "
+            "newsletter jobs retry to try again"
+        )
 
 
 def _dicts(rows: list[Subscriber]) -> list[dict[str, str]]:
@@ -131,9 +174,16 @@ def list_(
     ] = ListFormat.table,
 ) -> None:
     """Show subscribers, oldest first."""
+    from rich.table import Table
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+    from newsletter.subscribers.csv_files import write_csv
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
-        rows = subscribers.listing(session, status)
+        rows = subscribers.listing(session, _status(status))
     if output is ListFormat.json:
         typer.echo(json.dumps(_dicts(rows), indent=2, ensure_ascii=False))
     elif output is ListFormat.csv:
@@ -149,6 +199,11 @@ def list_(
 @reports_errors
 def count() -> None:
     """Subscribers per status, and the total."""
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
         found = subscribers.counts(session)
@@ -171,11 +226,17 @@ def import_(
     """Import addresses from a CSV (ours or a Mailchimp-style export)."""
     if confirmed and not source.strip():
         raise SubscriberError("--confirmed needs --source saying where these people opted in")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from newsletter.config import get_settings
+    from newsletter.db import session_scope
+    from newsletter.subscribers.csv_files import DELIMITER_NAMES, import_csv
+
     settings = get_settings()
     engine = open_engine(settings)
     total = _count_lines(file)
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err, disable=total < 5000) as bar:
+    with Progress(*columns, console=err.rich, disable=total < 5000) as bar:
         task = bar.add_task("import", total=total)
         with session_scope(engine) as session:
             report = import_csv(
@@ -216,6 +277,10 @@ def reconfirm_(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before sending.")] = False,
 ) -> None:
     """Email the confirmation link to imported pending addresses never asked (re-permission)."""
+    from newsletter.config import get_settings
+    from newsletter.email_jobs import queue
+    from newsletter.subscribers.confirmation import never_asked, reconfirm
+
     settings = get_settings()
     engine = open_engine(settings)
     waiting = never_asked(engine)
@@ -225,44 +290,40 @@ def reconfirm_(
         return
     out.print(
         f"{count} of {waiting} pending subscribers never sent a confirmation email will be sent "
-        f"one now, at most {per_second:g} a second (about {count / per_second:.0f} s)"
+        f"one, at most {per_second:g} a second (about {count / per_second:.0f} s)"
     )
-    if not yes and not typer.confirm("Send?", default=False, err=True):
+    if not yes and not typer.confirm("Queue them?", default=False, err=True):
         raise typer.Exit(1)
-    confirmations = Confirmations(
-        settings, make_transport(settings), Tokens.from_settings(settings)
+    queued = reconfirm(engine, queue.ask, limit=limit, per_second=per_second)
+    out.print(
+        f"{queued} confirmation emails queued, at most {per_second:g} a second: the email worker "
+        "(newsletter serve, or newsletter worker) sends them; newsletter jobs shows how far"
     )
-    columns = (TextColumn("asking"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err, disable=count < 20) as bar:
-        task = bar.add_task("reconfirm", total=count)
-        done = reconfirm(
-            engine,
-            confirmations,
-            limit=limit,
-            per_second=per_second,
-            progress=lambda n: bar.update(task, completed=n),
-        )
-    out.print(f"{len(done.sent)} sent, {len(done.failed)} not sent")
-    for address, problem in done.failed:
-        err.print(f"  {shown(address)}: {shown(problem)}")
-    if done.failed:
-        err.print("error: some emails were not sent; run the same command again to retry them")
-        raise typer.Exit(1)
 
 
 @subscribers_app.command("export")
 @reports_errors
 def export(status: StatusOption = None) -> None:
     """Write subscribers as CSV to standard output."""
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+    from newsletter.subscribers.csv_files import write_csv
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
-        write_csv(subscribers.listing(session, status), sys.stdout)
+        write_csv(subscribers.listing(session, _status(status)), sys.stdout)
 
 
 @subscribers_app.command("erase")
 @reports_errors
 def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -> None:
     """Delete a person's data; keep a hash so the address is never imported again."""
+    from newsletter.config import get_settings
+    from newsletter.db import session_scope
+    from newsletter.subscribers import store as subscribers
+
     settings = get_settings()
     address = _as_stored(settings, email)
     with session_scope(open_engine(settings)) as session:
@@ -278,6 +339,11 @@ def erase(email: Annotated[str, typer.Argument(help="The address to erase.")]) -
 @reports_errors
 def show(email: Annotated[str, typer.Argument(help="The address to show.")]) -> None:
     """Status, consent records and status history of one subscriber."""
+    from sqlmodel import Session
+
+    from newsletter.config import get_settings
+    from newsletter.subscribers import store as subscribers
+
     settings = get_settings()
     with Session(open_engine(settings)) as session:
         found = subscribers.require(session, _as_stored(settings, email))

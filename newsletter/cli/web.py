@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.cli.console import err, reports_errors, shown
-from newsletter.config import get_settings
 from newsletter.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,9 +34,14 @@ def serve(
             help="Serve only the staff dashboard (/admin), say on an internal address.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(help="Web processes on one socket (PostgreSQL only; docs/scaling.md).", min=1),
+    ] = 1,
 ) -> None:
     """Run the web app: signup, confirm, unsubscribe, archive, and the staff dashboard at
     /admin (needs NEWSLETTER_SECRET_KEY)."""
+    from newsletter.config import get_settings
     from newsletter.web.server import serve as serving  # FastAPI and uvicorn only when serving
     from newsletter.web.webhooks import startup_warning
 
@@ -47,4 +51,4 @@ def serve(
     settings = get_settings()
     if warning := startup_warning(settings):
         err.print(f"warning: {shown(warning)}")
-    serving(settings, host=host, port=port, parts=parts)
+    serving(settings, host=host, port=port, parts=parts, workers=workers)

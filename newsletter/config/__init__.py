@@ -30,6 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from newsletter.config.email_jobs import EmailJobSettings
 from newsletter.config.sources import (
     DEFAULT_SOURCE_NAME,
     FeedSourceConfig,
@@ -78,8 +79,9 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
         return data
 
 
-class Settings(BaseSettings):
-    """Every setting of the tool. Documented, one by one, in docs/settings.md."""
+class Settings(BaseSettings, EmailJobSettings):
+    """Every setting of the tool. Documented, one by one, in docs/settings.md. Groups with a
+    module of their own: ``EmailJobSettings`` (config/email_jobs.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix="NEWSLETTER_",
@@ -147,6 +149,13 @@ class Settings(BaseSettings):
     signup_rate_limit: str = Field(
         "20/10 minutes",
         description="Signups per client IP in a moving window (N/[M] unit), or off.",
+    )
+    rate_limit_storage_url: str = Field(
+        "memory://",
+        description=(
+            "Where every rate limit counts: memory:// (each process alone) or a Redis URL "
+            "(redis://host:6379/0) shared by every web process and host."
+        ),
     )
     email_check_deliverability: bool = Field(
         False, description="Look up the domain of each new address in DNS (production only)."
@@ -319,6 +328,20 @@ class Settings(BaseSettings):
         if value != "off" and not RATE.fullmatch(value):
             raise ValueError("must look like 20/10 minutes, 5/minute, 100/day, or be off")
         return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _limit_store(cls, value: str) -> str:
+        """memory:// or a Redis URL; the message never repeats the value (a password)."""
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if value == "memory://" or (
+            sep and scheme.lower() in ("redis", "rediss", "redis+unix") and rest
+        ):
+            return value
+        raise ValueError(
+            "must be memory:// or a redis://, rediss:// or redis+unix:// URL (redis://host:6379/0)"
+        )
 
     @field_validator("allowed_origins")
     @classmethod

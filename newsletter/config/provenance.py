@@ -27,7 +27,6 @@ from newsletter.config import CONFIG_ENV, Settings, config_file
 DEFAULT, FILE, ENVIRONMENT = "default", "settings file", "environment"
 PREFIX = "NEWSLETTER_"
 _SECRET_NAME = re.compile(r"key|password|secret|token", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,23 @@ def file_keys(path: Path) -> set[str]:
 
 def _env_names() -> dict[str, str]:
     return {name.lower(): name for name in os.environ}
+
+
+URL_SETTINGS = ("database_url", "rate_limit_storage_url")  # may hold a password
+
+
+def masked_url(url: str) -> str:
+    """A URL as shown: its password as ***, its query (which may name a password) as ?***.
+    Everything before the last ``@`` is the user part, so an unescaped ``@`` or ``/`` in a
+    password is hidden too."""
+    base, question, _ = url.partition("?")
+    query = "?***" if question else ""
+    scheme, sep, rest = base.partition("://")
+    if not sep or "@" not in rest:
+        return base + query
+    userinfo, host = rest.rsplit("@", 1)
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user + ':' if colon else ''}***@{host}{query}"
 
 
 def is_secret(name: str, value: object) -> bool:
@@ -76,8 +92,8 @@ def shown(name: str, value: Any) -> str:
     if is_secret(name, value):
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         return "set" if raw else "not set"
-    if name == "database_url":
-        return _URL_PASSWORD.sub(r"\1***@", str(value))
+    if name in URL_SETTINGS:
+        return masked_url(str(value))
     plain = _plain(value)
     if isinstance(plain, dict | list):
         return json.dumps(plain, ensure_ascii=False)

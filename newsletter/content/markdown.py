@@ -14,17 +14,18 @@ import datetime as dt
 import re
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import frontmatter
-import yaml
 from markdown_it import MarkdownIt
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, ValidationError, field_validator
 
 from newsletter.content.html import sanitize, summarize
 from newsletter.content.store import PostData
 from newsletter.errors import ContentError, gathered, plain
+
+if TYPE_CHECKING:  # python-frontmatter and PyYAML are imported where a post file is read or
+    import yaml  # written: a build renders Markdown from the store and reads no file
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _MARKDOWN = MarkdownIt("commonmark", {"html": True, "typographer": False}).enable("table")
@@ -75,12 +76,17 @@ class FrontMatter(BaseModel):
 
 def post_text(metadata: dict[str, Any], body: str) -> str:
     """A post file's text: the front matter (YAML, keys in the order given) and the body."""
+    import frontmatter
+
     document = frontmatter.Post(body.strip() + "\n", **metadata)
     return str(frontmatter.dumps(document, sort_keys=False)) + "\n"
 
 
 def read_document(text: str) -> tuple[dict[str, Any], str]:
     """A post file's front matter (as written) and body; ({}, text) when it has none."""
+    import frontmatter
+    import yaml
+
     try:
         document = frontmatter.loads(text)
     except yaml.YAMLError:
@@ -125,6 +131,9 @@ def read_folder(
 
 
 def read_post(path: Path, *, zone: ZoneInfo, summary_length: int) -> PostData:
+    import frontmatter
+    import yaml
+
     text = _read_text(path)
     _check_header(path, text)
     try:

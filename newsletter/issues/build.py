@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import DEFAULT_SOURCE_NAME, MarkdownSourceConfig, Settings
-from newsletter.content.sources import SyncRequest, sync_source
 from newsletter.content.store import SyncResult
 from newsletter.errors import gathered
 from newsletter.issues.checks import Finding, check_compiled
@@ -46,6 +45,10 @@ def sync_markdown(settings: Settings, engine: sa.Engine, *, prune: bool = False)
 
     The good posts are stored even when some files are bad; then ContentError names them all.
     """
+    # imported here: the sources bring httpx, feedparser and front matter, which a build
+    # (posts already in the store) never uses
+    from newsletter.content.sources import SyncRequest, sync_source
+
     results = [
         sync_source(settings, engine, source, SyncRequest(prune=prune))
         for source in settings.content_sources()

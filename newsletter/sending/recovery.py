@@ -20,7 +20,7 @@ from newsletter.models import DeliveryStatus, SendStatus, delivery_table, send_t
 DIED = "the sending process died while this batch was in flight"
 
 
-def _worker_alive(claimed_by: str) -> bool | None:
+def worker_alive(claimed_by: str) -> bool | None:
     """True/False for a worker on this host; None when it ran elsewhere (unknowable here)."""
     host, _, rest = claimed_by.partition(":")
     pid_text = rest.partition(":")[0]
@@ -63,7 +63,7 @@ def recover(engine: sa.Engine, send_id: int, *, lease: timedelta, resend_uncerta
             .distinct()
         ).all()
         for claimed_by, claimed_at in rows:
-            alive = _worker_alive(claimed_by)
+            alive = worker_alive(claimed_by)
             stale = claimed_at is None or claimed_at < now - lease
             if alive is False or (alive is None and stale):
                 orphaned += connection.execute(

@@ -1,8 +1,8 @@
 """The email that carries a staff member's one-time sign-in link (an invitation or a reset).
 
-A short transactional message, text and simple HTML, from ``from_email``, through the configured
-transport as the confirmation email goes (``subscribers/confirmation.py``). It is not built from
-the newsletter's templates: it goes to one colleague, not to the list.
+A short transactional message, text and simple HTML, from ``from_email``. The email worker
+builds it from the job queued with the link (``email_jobs/``), as it does the confirmation email.
+It is not built from the newsletter's templates: it goes to one colleague, not to the list.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from newsletter.config import Settings
 from newsletter.models import Staff
 from newsletter.staff import links
 from newsletter.subscribers.address import sendable
-from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
+from newsletter.transports.base import DeliveryError, Message, Recipient
 
 SUBJECT = "Your sign-in link for the newsletter dashboard"
 
@@ -50,14 +50,3 @@ def message(settings: Settings, staff: Staff, token: str, purpose: str) -> Messa
         categories=("staff",),
         recipients=[Recipient(email=address, name=staff.name)],
     )
-
-
-def send(
-    settings: Settings, transport: Transport, staff: Staff, token: str, purpose: str
-) -> str | None:
-    """Send the link; None when it went, else the one-line reason it did not."""
-    try:
-        transport.send(message(settings, staff, token, purpose))
-    except DeliveryError as exc:
-        return str(exc)
-    return None

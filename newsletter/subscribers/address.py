@@ -21,10 +21,12 @@ International domain names work everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from email_validator import EmailNotValidError, ValidatedEmail, validate_email
+from typing import TYPE_CHECKING
 
 from newsletter.errors import InvalidAddress
+
+if TYPE_CHECKING:
+    from email_validator import ValidatedEmail
 
 MAX_LENGTH = 254  # RFC 5321 (the path limit of 256 less the angle brackets)
 SHOWN = 80  # at most this much of a refused address is quoted back
@@ -41,6 +43,10 @@ def _quoted(text: str) -> str:
 
 
 def _validated(text: str, check_deliverability: bool) -> ValidatedEmail:
+    # imported here: a command that reads addresses but never validates one (subscribers
+    # count) does not wait for email-validator
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(text, check_deliverability=check_deliverability)
     except EmailNotValidError as exc:
@@ -76,6 +82,8 @@ def key_of(email: str) -> str:
     domain = text.rpartition("@")[2]
     if domain.isascii() and "xn--" not in domain.lower():
         return text.lower()
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         found = validate_email(text, check_deliverability=False)
     except EmailNotValidError:
@@ -87,6 +95,8 @@ def sendable(email: str) -> str | None:
     """The ASCII form a transport takes (punycode domain); None for a non-ASCII local part."""
     if email.isascii():
         return email
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         found = validate_email(email, check_deliverability=False)
     except EmailNotValidError:

@@ -1,17 +1,17 @@
-"""The double opt-in email: compiled once through the issue pipeline, sent per signup.
+"""The double opt-in email: compiled once through the issue pipeline, built per person.
 
 ``templates/confirm.mjml.j2`` is compiled with a ``%%confirm_url%%`` placeholder the first time
-it is needed; each signup then costs only a substitution and a transport call, like an issue.
-A signup on the web goes through ``store.signup``; staff adding an address through
-``add_pending``; imported pending addresses, asked in bulk, through ``reconfirm``.
+it is needed; each email then costs only a substitution, like an issue. Nothing here sends:
+a signup on the web (``store.signup``), staff adding an address (``add_pending``) or asking
+again (``resend``), and imported pending addresses asked in bulk (``reconfirm``) each queue the
+email's job in their transaction (``store.Ask``), and the email worker builds the message
+(``Confirmations.message``, with a link signed at that moment) and sends it (``email_jobs/``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 from markupsafe import Markup
@@ -19,26 +19,31 @@ from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.errors import ConfirmationNotSent, SubscriberError, UnknownSubscriber
+from newsletter.errors import SubscriberError, UnknownSubscriber
 from newsletter.issues import placeholders
 from newsletter.issues.build import org_context
 from newsletter.issues.compiler import compile_template, make_environment
-from newsletter.models import Subscriber, SubscriberStatus, subscriber_table, utcnow
+from newsletter.models import (
+    EmailJobKind,
+    Subscriber,
+    SubscriberStatus,
+    subscriber_table,
+    utcnow,
+)
 from newsletter.subscribers import store
 from newsletter.subscribers.address import sendable
 from newsletter.subscribers.tokens import Tokens, confirm_url
-from newsletter.transports.base import DeliveryError, Message, Recipient, Transport
+from newsletter.transports.base import DeliveryError, Message, Recipient
 
 TEMPLATE = "confirm"
 URL_TOKEN = placeholders.token(placeholders.CONFIRM_URL)
 
 
 class Confirmations:
-    """Sends the confirmation email with a signed, expiring link through ``transport``."""
+    """Builds the confirmation email with a signed, expiring link."""
 
-    def __init__(self, settings: Settings, transport: Transport, tokens: Tokens) -> None:
+    def __init__(self, settings: Settings, tokens: Tokens) -> None:
         self.settings = settings
-        self.transport = transport
         self.tokens = tokens
         self.subject = f"Please confirm your subscription to {settings.organisation_name}"
         self._compiled: tuple[str, str] | None = None
@@ -86,48 +91,31 @@ class Confirmations:
             ],
         )
 
-    def send(self, subscriber: Subscriber) -> None:
-        self.transport.send(self.message(subscriber))
-
 
 def add_pending(
     engine: sa.Engine,
     email: str,
     name: str,
     consent: store.ConsentInfo,
-    confirmations: Confirmations,
+    ask: store.Ask,
     *,
     override_erasure: bool = False,
-) -> Subscriber:
-    """Staff adding an address that has not agreed yet: pending, then the confirmation email.
-
-    The address is added in its own transaction first; if the transport refuses the email it
-    stays pending and ConfirmationNotSent says so. An erased address needs
-    ``override_erasure`` (see ``store.add``).
-    """
+) -> tuple[Subscriber, bool]:
+    """Staff adding an address that has not agreed yet: pending, and the confirmation email's
+    job, in one transaction. An erased address needs ``override_erasure`` (see ``store.add``).
+    Returns the subscriber and whether a job was queued."""
     with session_scope(engine) as session:
         added = store.add(
             session, email, name, confirmed=False, consent=consent,
             override_erasure=override_erasure,
         )  # fmt: skip
-        added.confirmation_sent_at = utcnow()  # asked: reconfirm and a resend wait for it
+        now = utcnow()
+        added.confirmation_sent_at = now  # asked: reconfirm and a resend wait for it
         session.add(added)
-    try:
-        confirmations.send(added)
-    except DeliveryError as exc:
-        _release(engine, added)
-        raise ConfirmationNotSent(
-            f"added {added.email} as pending, but the confirmation email was not sent: {exc}"
-        ) from exc
-    return added
-
-
-@dataclass
-class Reconfirmed:
-    """What a ``reconfirm`` run did: who was sent the email, and who could not be."""
-
-    sent: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
+        session.flush()
+        assert added.id is not None
+        asked = ask(session, added.id, EmailJobKind.confirmation, now)
+    return added, asked
 
 
 def never_asked(engine: sa.Engine) -> int:
@@ -146,77 +134,59 @@ def _never_asked() -> tuple[sa.ColumnElement[bool], ...]:
 
 def reconfirm(
     engine: sa.Engine,
-    confirmations: Confirmations,
+    ask: store.Ask,
     *,
     limit: int | None = None,
     per_second: float = 5.0,
-    progress: Callable[[int], None] = lambda _done: None,
-) -> Reconfirmed:
-    """Send the confirmation email to pending subscribers never sent one (an imported list),
-    oldest first, at most ``per_second`` a second and ``limit`` in all.
+    chunk: int = 500,
+) -> int:
+    """Queue the confirmation email of pending subscribers never sent one (an imported list),
+    oldest first, ``limit`` in all, due ``1 / per_second`` seconds apart so the worker sends
+    at most ``per_second`` a second. Returns how many were queued.
 
-    Each person is claimed before the email goes out (``confirmation_sent_at`` set only if it
-    is still empty), so two runs at once, or a run after a crash, never send anyone a second
-    one; an email the transport refuses releases the claim, so the next run tries again. A
-    crash between the claim and the send leaves that person claimed but not emailed (at most
-    one per run): asking twice is worse than not asking.
+    Each person is marked asked (``confirmation_sent_at``, set only if it is still empty) in
+    the transaction that queues their job, so two runs at once never ask anyone twice, and a
+    run stopped half-way asks the rest next time.
     """
-    with Session(engine) as session:
-        query = select(Subscriber).where(*_never_asked()).order_by(col(Subscriber.id))
-        people = list(session.exec(query.limit(limit) if limit else query))
-    done = Reconfirmed()
-    gap = 1.0 / per_second if per_second > 0 else 0.0
-    for number, person in enumerate(people):
-        if number and gap:
-            time.sleep(gap)
-        if _claim(engine, person):  # else another run got there first
-            try:
-                confirmations.send(person)
-            except DeliveryError as exc:
-                _release(engine, person)
-                done.failed.append((person.email, str(exc)))
-            else:
-                done.sent.append(person.email)
-        progress(number + 1)
-    return done
+    gap = timedelta(seconds=1.0 / per_second) if per_second > 0 else timedelta(0)
+    start, queued = utcnow(), 0
+    while limit is None or queued < limit:
+        size = chunk if limit is None else min(chunk, limit - queued)
+        with session_scope(engine) as session:
+            query = select(col(Subscriber.id)).where(*_never_asked()).order_by(col(Subscriber.id))
+            ids = [i for i in session.exec(query.limit(size)) if i is not None]
+            if not ids:
+                break
+            for subscriber_id in ids:
+                if _claim(session, subscriber_id):  # else another run got there first
+                    ask(session, subscriber_id, EmailJobKind.reconfirm, start + gap * queued)
+                    queued += 1
+    return queued
 
 
-def _claim(engine: sa.Engine, person: Subscriber) -> bool:
-    with session_scope(engine) as session:
-        claimed = session.connection().execute(
-            sa.update(subscriber_table)
-            .where(subscriber_table.c.id == person.id)
-            .where(subscriber_table.c.status == SubscriberStatus.pending.value)
-            .where(subscriber_table.c.confirmation_sent_at.is_(None))
-            .values(confirmation_sent_at=utcnow())
-        )
-        return bool(claimed.rowcount)
+def _claim(session: Session, subscriber_id: int) -> bool:
+    claimed = session.connection().execute(
+        sa.update(subscriber_table)
+        .where(subscriber_table.c.id == subscriber_id)
+        .where(subscriber_table.c.status == SubscriberStatus.pending.value)
+        .where(subscriber_table.c.confirmation_sent_at.is_(None))
+        .values(confirmation_sent_at=utcnow())
+    )
+    return bool(claimed.rowcount)
 
 
-def _release(engine: sa.Engine, person: Subscriber) -> None:
-    with session_scope(engine) as session:
-        session.connection().execute(
-            sa.update(subscriber_table)
-            .where(subscriber_table.c.id == person.id)
-            .values(confirmation_sent_at=None)
-        )
-
-
-def resend(engine: sa.Engine, subscriber_id: int, confirmations: Confirmations) -> Subscriber:
-    """Staff sending a pending address its confirmation email again (``store.may_resend``: a
-    pending address, at most once an hour). An email the transport refuses is not counted."""
+def resend(engine: sa.Engine, subscriber_id: int, ask: store.Ask) -> Subscriber:
+    """Staff asking a pending address again (``store.may_resend``: a pending address, at most
+    once an hour): the confirmation email's job, queued in the same transaction."""
     with session_scope(engine) as session:
         person = session.get(Subscriber, subscriber_id)
         if person is None:
             raise UnknownSubscriber("this subscriber is no longer on the list")
-        why = store.may_resend(person, utcnow())
+        now = utcnow()
+        why = store.may_resend(person, now)
         if why:
             raise SubscriberError(why)
-        person.confirmation_sent_at = utcnow()
+        person.confirmation_sent_at = now
         session.add(person)
-    try:
-        confirmations.send(person)
-    except DeliveryError as exc:
-        _release(engine, person)
-        raise ConfirmationNotSent(f"the confirmation email was not sent: {exc}") from exc
+        ask(session, subscriber_id, EmailJobKind.confirmation, now)
     return person

@@ -4,7 +4,8 @@ Every status change goes through ``status.move``, which checks the table of allo
 writes a ``StatusEvent``, so the history is kept rather than overwritten. Only ``confirmed``
 subscribers are ever mailed an issue.
 Functions take a Session and leave committing to the caller (``db.session_scope``), except
-``signup``, which owns its transaction because it sends an email after committing.
+``signup``, which owns its transaction: the subscriber, the consent and the confirmation
+email's job are written together (the email worker sends it, ``email_jobs/``).
 """
 
 from __future__ import annotations
@@ -12,23 +13,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from newsletter.db import session_scope
-from newsletter.errors import (
-    ConfirmationNotSent,
-    SubscriberError,
-    TokenError,
-    UnknownSubscriber,
-)
+from newsletter.errors import SubscriberError, TokenError, UnknownSubscriber
 from newsletter.models import (
     Consent,
+    EmailJobKind,
     StatusEvent,
     Subscriber,
     SubscriberStatus,
@@ -39,7 +36,6 @@ from newsletter.models import (
 )
 from newsletter.subscribers.address import key_of, parse
 from newsletter.subscribers.status import Cause, move
-from newsletter.transports.base import DeliveryError
 
 RESEND_AFTER = timedelta(hours=1)
 NAME_MAX = 200
@@ -184,54 +180,36 @@ def _insert_pending(
     return person
 
 
-def signup(
-    engine: sa.Engine,
-    email: str,
-    name: str,
-    consent: ConsentInfo,
-    send_confirmation: Callable[[Subscriber], None],
-) -> None:
-    """``subscribe`` in its own transaction, then the confirmation email if one is due.
+class Ask(Protocol):
+    """Writes the job of a confirmation email for a subscriber in the caller's transaction,
+    due at ``not_before``; False when one is already waiting. The entry points pass
+    ``email_jobs.queue.ask`` (the subscriber side never imports the email worker)."""
+
+    def __call__(
+        self, session: Session, subscriber_id: int, kind: EmailJobKind, not_before: datetime
+    ) -> bool: ...
+
+
+def signup(engine: sa.Engine, email: str, name: str, consent: ConsentInfo, ask: Ask) -> bool:
+    """``subscribe`` and, when a confirmation email is due, its job: one transaction, no email
+    sent here (the email worker sends it). Returns whether a job was queued (the web app then
+    wakes its worker).
 
     ``email`` is validated first (``normalise_email``), so nothing is written for an address
-    that cannot be mailed. If the email cannot be sent, for whatever reason, nothing of this
-    signup is left half-done: a subscriber it created is removed again, an existing one may ask
-    again at once, and ConfirmationNotSent says so (the web app answers 503, never 500).
+    that cannot be mailed. Whatever the provider is doing, the signup is stored and answered.
     """
     for attempt in (1, 2):
         try:
             now = utcnow()
             with session_scope(engine) as session:
                 due = subscribe(session, email, name, consent, now)
-            break
+                if due is None or due.id is None:
+                    return False
+                return ask(session, due.id, EmailJobKind.confirmation, now)
         except sa.exc.IntegrityError:  # the same new address signed up twice at once
             if attempt == 2:
                 raise
-    if due is None:
-        return
-    try:
-        send_confirmation(due)
-    except Exception as exc:  # a transport's DeliveryError, or anything it did not foresee
-        if not isinstance(exc, DeliveryError):
-            log.exception("the confirmation email to subscriber %s failed", due.id)
-        _undo(engine, due, created=due.created_at == now)
-        raise ConfirmationNotSent(f"the confirmation email could not be sent: {exc}") from exc
-
-
-def _undo(engine: sa.Engine, due: Subscriber, *, created: bool) -> None:
-    """After a confirmation email that did not go out: forget a subscriber the signup created
-    (with its consent record and event), or let an existing one ask again at once."""
-    with session_scope(engine) as session:
-        if not created:
-            session.execute(
-                sa.update(Subscriber)
-                .where(col(Subscriber.id) == due.id)
-                .values(confirmation_sent_at=None)
-            )
-            return
-        session.execute(sa.delete(Consent).where(col(Consent.subscriber_id) == due.id))
-        session.execute(sa.delete(StatusEvent).where(col(StatusEvent.subscriber_id) == due.id))
-        session.execute(sa.delete(Subscriber).where(col(Subscriber.id) == due.id))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def latest_change(session: Session, subscriber: Subscriber) -> datetime | None:

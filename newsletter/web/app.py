@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from newsletter.config import Settings
+from newsletter.email_jobs.worker import EmailWorker
 from newsletter.issues.build import org_context
 from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
@@ -23,7 +24,7 @@ from newsletter.web.background import DueSender
 from newsletter.web.deps import Web
 from newsletter.web.edge import Edge
 from newsletter.web.proxies import Proxies
-from newsletter.web.ratelimit import RateLimit
+from newsletter.web.ratelimit import Counters, RateLimit
 
 Parts = Literal["all", "public", "admin"]
 
@@ -35,12 +36,13 @@ def create_app(
     public pages and the staff area (``all``), or only one of them (``serve --public-only``,
     ``--admin-only``: the staff area on an internal address only)."""
     tokens = Tokens.from_settings(settings)
+    counters = Counters.from_settings(settings)  # every limit's store: memory or Redis
     state = Web(
         settings=settings,
         engine=engine,
         tokens=tokens,
-        confirmations=Confirmations(settings, transport, tokens),
-        limit=RateLimit(settings.signup_rate_limit),
+        confirmations=Confirmations(settings, tokens),
+        limit=RateLimit(settings.signup_rate_limit, counters=counters, name="signup"),
         org=org_context(settings),
     )
     state.confirmations.compiled()  # a broken confirm template stops the start, not a signup
@@ -53,12 +55,19 @@ def create_app(
         settings, engine, transport, enabled=settings.scheduler_in_server and parts != "public"
     )
 
+    # the email worker: confirmations and staff links queued here go out at once, others'
+    # within email_job_interval; `newsletter worker` elsewhere may run beside it
+    email_worker = EmailWorker(settings, engine, transport, enabled=settings.email_worker_in_server)
+    state.email_worker = email_worker
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         due_sender.start()
+        email_worker.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(email_worker.stop)
             await anyio.to_thread.run_sync(due_sender.stop)
 
     # no trailing-slash redirects: Starlette builds their Location from the Host header
@@ -71,7 +80,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.web = state
+    app.state.rate_limit_counters = counters
     app.state.due_sender = due_sender
+    app.state.email_worker = email_worker
     app.state.transport = transport  # proofs from the dashboard
     app.state.event_hook = webhooks.setup(settings, engine)
     if settings.allowed_origins:

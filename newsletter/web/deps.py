@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from newsletter.config import Settings
+from newsletter.email_jobs.worker import EmailWorker
 from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.ratelimit import RateLimit
@@ -47,6 +48,13 @@ class Web:
     limit: RateLimit
     signup_slots: anyio.CapacityLimiter | None = None
     org: dict[str, str] = field(default_factory=dict)
+    email_worker: EmailWorker | None = None
+
+    def queued(self, asked: bool) -> None:
+        """After a transaction that queued an email job: wake this process's email worker (a
+        worker elsewhere finds it within ``email_job_interval``)."""
+        if asked and self.email_worker is not None:
+            self.email_worker.wake()
 
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         """One of our pages: the site header (the organisation, Subscribe, Past issues) above

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from newsletter.errors import ConfirmationNotSent, InvalidAddress, TokenError
+from newsletter.errors import InvalidAddress, TokenError
 from newsletter.web.deps import wants_json, web_state
 from newsletter.web.edge import shorten
 from newsletter.web.pages import form_page
@@ -61,13 +61,6 @@ def _unechoed(message: str, typed: str) -> str:
     return shorten(message, MESSAGE_MAX)
 
 
-def confirmation_not_sent(request: Request, exc: Exception) -> Response:
-    text = "We could not send the confirmation email just now. Please try again later."
-    return web_state(request).answer(
-        request, "Something went wrong on our side", text, status=503, headers=RETRY
-    )
-
-
 def database_down(request: Request, exc: Exception) -> Response:
     """Any database error (unreachable, locked, read-only, ...): 503 and one line in the log;
     the person is told to come back, never shown the database's words."""
@@ -103,6 +96,5 @@ def http_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TokenError, bad_link)
     app.add_exception_handler(InvalidAddress, invalid_address)
-    app.add_exception_handler(ConfirmationNotSent, confirmation_not_sent)
     app.add_exception_handler(sa.exc.DBAPIError, database_down)
     app.add_exception_handler(HTTPException, http_error)

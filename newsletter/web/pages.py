@@ -3,8 +3,9 @@
 A signup from the form is answered with a redirect to ``/subscribe/thanks`` (Post/Redirect/Get):
 reloading the thanks page sends nothing again. JSON clients get their answer directly.
 
-Routes raise the core's errors (a bad address, a tampered link, a refused confirmation email);
-``web/errors.py`` turns them into pages or JSON.
+Routes raise the core's errors (a bad address, a tampered link); ``web/errors.py`` turns them
+into pages or JSON. A signup sends nothing itself: its confirmation email is a job the email
+worker delivers (``email_jobs/``), so a slow or unavailable provider never slows or fails it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from newsletter.db import session_scope
+from newsletter.email_jobs import queue
 from newsletter.errors import InvalidAddress
 from newsletter.models import utcnow
 from newsletter.subscribers import store as subscribers
@@ -151,9 +153,9 @@ async def subscribe(request: Request, w: WebState) -> Response:
         email,
         name,
         _consent(w, request, client),
-        w.confirmations.send,
+        queue.ask,
     )
-    await anyio.to_thread.run_sync(signup, limiter=w.signup_slots)
+    w.queued(await anyio.to_thread.run_sync(signup, limiter=w.signup_slots))
     return _signed_up(request, w)
 
 
@@ -236,7 +238,6 @@ def resubscribe(request: Request, w: WebState, token: str) -> Response:
         return w.message("Welcome back", "You are subscribed to the newsletter again.")
     client = request.client.host if request.client else "unknown"
     # a fresh double opt-in, at most one email an hour, like any signup
-    subscribers.signup(
-        w.engine, subscriber.email, "", _consent(w, request, client), w.confirmations.send
-    )
+    consent = _consent(w, request, client)
+    w.queued(subscribers.signup(w.engine, subscriber.email, "", consent, queue.ask))
     return w.message("Check your inbox", THANKS)

@@ -23,7 +23,7 @@ from newsletter.subscribers import store
 from newsletter.subscribers.store import ConsentInfo
 from tests.admin.test_browser_workflow import Axe, shoot
 from tests.live import serving
-from tests.subscribers.conftest import BROWSER_MARKS, Outbox
+from tests.subscribers.conftest import BROWSER_MARKS, Outbox, deliver
 
 pytestmark = BROWSER_MARKS
 EMAIL, PASSWORD = "admin@example.org", "copper kettle meadow 2213"
@@ -126,6 +126,7 @@ def test_import_find_read_and_erase_in_the_browser(
             visitor.wait_for_load_state()
             assert visitor.get_by_role("heading", level=1).inner_text() == "Check your inbox"
         visitor.context.close()
+        assert deliver(live_settings, admin_engine).sent == 1  # what the email worker does
         assert len(Outbox(live_settings.outbox_dir).to("dee@example.org")) == 1
         with Session(admin_engine) as session:
             assert store.find(session, "bo@example.org") is None
@@ -140,10 +141,12 @@ def test_import_find_read_and_erase_in_the_browser(
         page.get_by_label(re.compile("asked to come back after being erased")).check()
         page.get_by_label("Where and how they agreed").fill("asked by email, 29 November")
         axe.check(page)
+        shoot(page, "subscriber-add-over-erasure")
         page.get_by_role("button", name="Add").click()
         page.get_by_text(re.compile("confirmation email")).first.wait_for()
         with Session(admin_engine) as session:
             back = store.find(session, "bo@example.org")
             assert back is not None and back.status == "pending"
             assert not store.suppressed(session, "bo@example.org")
+        assert deliver(live_settings, admin_engine).sent == 1
         assert len(Outbox(live_settings.outbox_dir).to("bo@example.org")) == 1

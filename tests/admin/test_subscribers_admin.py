@@ -12,11 +12,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.models import Activity, Role, Subscriber, Suppression, utcnow
 from newsletter.subscribers import store
 from newsletter.subscribers.store import ConsentInfo
 from tests.admin.conftest import StaffClient
+from tests.subscribers.conftest import Outbox, deliver
 
 AsRole = Callable[[Role], StaffClient]
 SEP = "\n"
@@ -142,7 +144,7 @@ def test_person_page_history_consent_and_actions(as_role: AsRole, admin_engine: 
 
 
 def test_add_pending_sends_and_confirmed_needs_a_source(
-    as_role: AsRole, admin_engine: sa.Engine, admin_settings: object
+    as_role: AsRole, admin_engine: sa.Engine, admin_settings: Settings
 ) -> None:
     admin = as_role(Role.admin)
     refused = admin.post("/admin/subscribers/add", {"email": "bo@example.org", "confirmed": "yes"})
@@ -151,7 +153,9 @@ def test_add_pending_sends_and_confirmed_needs_a_source(
     assert added.status_code == 303
     who = person_id(admin_engine, "bo@example.org")
     page = admin.get(added.headers["location"]).text
-    assert "confirmation email was sent" in page and "pending" in page
+    assert "confirmation email is on its way" in page and "pending" in page
+    assert deliver(admin_settings, admin_engine).sent == 1  # what the email worker does
+    assert len(Outbox(admin_settings.outbox_dir).to("bo@example.org")) == 1
     soon = admin.post(f"/admin/subscribers/{who}/confirmation")
     assert soon.status_code == 409 and "less than an hour ago" in soon.text
     yes = admin.post("/admin/subscribers/add",

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from newsletter import db
 from newsletter.config import Settings
+from newsletter.email_jobs.worker import Drained, drain
 from newsletter.models import Subscriber
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.web import create_app
@@ -92,6 +93,24 @@ def make_app(settings: Settings, engine: sa.Engine) -> FastAPI:
 def client(web_settings: Settings, store: sa.Engine) -> Iterator[TestClient]:
     with TestClient(make_app(web_settings, store), base_url=web_settings.base_url) as c:
         yield c
+
+
+def deliver(settings: Settings, engine: sa.Engine) -> Drained:
+    """What the email worker does: every email job due now, through the outbox of
+    ``settings`` (whose base_url and secret sign the links)."""
+    return drain(settings, engine, OutboxTransport(settings.outbox_dir))
+
+
+class Delivered(Outbox):
+    """What people received: the outbox read after the email worker delivered every job due."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine) -> None:
+        super().__init__(settings.outbox_dir)
+        self.settings, self.engine = settings, engine
+
+    def messages(self) -> list[EmailMessage]:
+        deliver(self.settings, self.engine)
+        return super().messages()
 
 
 def status_of(engine: sa.Engine, address: str) -> str | None:

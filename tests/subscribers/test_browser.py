@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from newsletter.config import Settings
-from tests.subscribers.conftest import BROWSER_MARKS, live_server, status_of
+from tests.subscribers.conftest import BROWSER_MARKS, deliver, live_server, status_of
 
 pytestmark = BROWSER_MARKS
 
 
 def test_person_signs_up_and_corrects_a_typo(web_settings, store, outbox, browser):
-    with live_server(lambda base: Settings(base_url=base), store) as (base, _settings):
+    with live_server(lambda base: Settings(base_url=base), store) as (base, settings):
         page = browser.new_page(viewport={"width": 375, "height": 800}, java_script_enabled=False)
         page.goto(f"{base}/subscribe")
         page.get_by_label("Email address").fill("sok@example")  # passes the browser, not us
@@ -26,6 +26,7 @@ def test_person_signs_up_and_corrects_a_typo(web_settings, store, outbox, browse
         page.wait_for_load_state()
         assert page.get_by_role("heading", level=1).inner_text() == "Check your inbox"
         assert status_of(store, "sok@example.org") == "pending"
+        assert deliver(settings, store).sent == 1  # what the email worker does
         assert len(outbox.to("sok@example.org")) == 1
 
 

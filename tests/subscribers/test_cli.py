@@ -128,9 +128,13 @@ def test_serve_refuses_to_start_without_a_secret(project):
     assert code == 1 and "secret_key is empty" in err and "NEWSLETTER_SECRET_KEY" in err
 
 
-def test_add_reports_a_confirmation_the_transport_refused(web_settings, project, monkeypatch):
+def test_add_leaves_a_confirmation_the_transport_could_not_take_queued(
+    web_settings, project, monkeypatch
+):
     (project / "blocked").write_text("not a folder")
     monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(project / "blocked"))
-    code, _, err = run_cli("subscribers", "add", "ann@example.org")
-    assert code == 1 and "confirmation email was not sent" in " ".join(err.split())
+    code, out, err = run_cli("subscribers", "add", "ann@example.org")
+    assert code == 0 and "confirmation email is queued" in " ".join(out.split())
     assert "Traceback" not in err
+    code, out, _ = run_cli("jobs")
+    assert code == 0 and "queued: 1" in out

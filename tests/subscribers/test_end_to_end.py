@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from email.message import EmailMessage
 
 import httpx2 as httpx
 
@@ -11,12 +13,22 @@ from newsletter.issues.build import build_issue
 from newsletter.sending.sender import Sender, SendOptions
 from newsletter.subscribers.tokens import Tokens
 from newsletter.transports.outbox import OutboxTransport
-from tests.subscribers.conftest import Outbox, live_server, status_of
+from tests.live import serving
+from tests.subscribers.conftest import Outbox, status_of
+
+
+def _arrived(outbox: Outbox, address: str) -> list[EmailMessage]:
+    """The messages to ``address``, once the server's email worker has written one."""
+    deadline = time.monotonic() + 30
+    while not (found := outbox.to(address)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
 
 
 def test_sign_up_confirm_by_email_link_then_one_click_unsubscribe(web_settings, synced, outbox):
     engine = synced
-    server = live_server(lambda base: Settings(base_url=base), engine)
+    # the app's lifespan on, with its email worker: the signup wakes it, it sends the email
+    server = serving(lambda base: Settings(base_url=base, email_worker_in_server=True), engine)
     with server as (base, settings), httpx.Client(base_url=base) as http:
         form = http.get("/subscribe")
         assert form.status_code == 200 and "<form" in form.text
@@ -28,7 +40,7 @@ def test_sign_up_confirm_by_email_link_then_one_click_unsubscribe(web_settings, 
         assert status_of(engine, "dara@example.org") == "pending"
 
         # the confirmation email, read from the outbox like a mail client would
-        confirmation = outbox.to("dara@example.org")[0]
+        [confirmation] = _arrived(outbox, "dara@example.org")
         link = re.search(rf"{re.escape(base)}/confirm/[A-Za-z0-9_.\-]+", Outbox.text(confirmation))
         assert link is not None
         page = httpx.get(link.group(0))

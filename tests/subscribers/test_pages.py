@@ -20,7 +20,7 @@ from newsletter.sending.ledger import Content, start_live
 from newsletter.sending.sender import content_of
 from newsletter.subscribers import store as subscribers
 from newsletter.web.edge import CSP, EMAIL_POLICY
-from tests.subscribers.conftest import make_app, status_of
+from tests.subscribers.conftest import deliver, make_app, status_of
 
 BASE = "http://localhost:8000"
 HEADER = 'id="site-header"'
@@ -62,9 +62,12 @@ def test_the_home_page_is_the_signup_form_and_unknown_paths_a_page_of_the_site(c
         assert as_json.json() == {"detail": "There is nothing at this address."}
 
 
-def test_a_form_signup_redirects_to_the_thanks_page_whatever_the_address(client, store, outbox):
+def test_a_form_signup_redirects_to_the_thanks_page_whatever_the_address(
+    client, store, outbox, web_settings
+):
     first = client.post("/subscribe", data={"email": "ann@example.org"}, follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == f"{BASE}/subscribe/thanks"
+    deliver(web_settings, store)
     assert status_of(store, "ann@example.org") == "pending" and len(outbox.messages()) == 1
     _add(store, "cy@example.org")
     answers = [
@@ -78,11 +81,13 @@ def test_a_form_signup_redirects_to_the_thanks_page_whatever_the_address(client,
     assert {(a.status_code, a.headers["location"], a.text) for a in answers} == {
         (first.status_code, first.headers["location"], first.text)
     }
+    deliver(web_settings, store)
     consents, sent = _consents(store), len(outbox.messages())
     for _reload in range(3):  # refreshing the thanks page posts nothing
         thanks = client.get("/subscribe/thanks")
         assert thanks.status_code == 200 and "Check your inbox" in thanks.text
         assert HEADER in thanks.text
+    deliver(web_settings, store)
     assert (_consents(store), len(outbox.messages())) == (consents, sent)
     assert status_of(store, "bot@example.org") is None
     as_json = client.post("/subscribe", json={"email": "dee@example.org"})

@@ -30,22 +30,41 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    try:
-        with bind.begin_nested():
-            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-    except sa.exc.DBAPIError as error:
-        log.warning(
-            "pg_trgm could not be created (%s): a search few subscribers match reads the "
-            "whole list; ask the database's owner to run CREATE EXTENSION pg_trgm",
-            str(error.orig).strip().splitlines()[0],
+    schema = _trigram_schema(bind)
+    if schema is None:
+        try:
+            with bind.begin_nested():
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        except sa.exc.DBAPIError as error:
+            log.warning(
+                "pg_trgm could not be created (%s): a search few subscribers match reads the "
+                "whole list; ask the database's owner to run CREATE EXTENSION pg_trgm",
+                str(error.orig).strip().splitlines()[0],
+            )
+            return
+        schema = _trigram_schema(bind)
+    # the operator class named with its schema: the extension may live in a schema that is not
+    # on this connection's search_path (created earlier by another role or in another schema)
+    opclass = (
+        f"{bind.dialect.identifier_preparer.quote_identifier(schema or 'public')}.gin_trgm_ops"
+    )
+    op.execute(
+        f"CREATE INDEX ix_subscriber_name_trgm ON subscriber USING gin (lower(name) {opclass})"
+    )
+    op.execute(
+        f"CREATE INDEX ix_consent_source_trgm ON consent USING gin (lower(source) {opclass})"
+    )
+
+
+def _trigram_schema(bind: sa.Connection) -> str | None:
+    """The schema pg_trgm is installed in, or None when it is not installed."""
+    found = bind.execute(
+        sa.text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_trgm'"
         )
-        return
-    op.execute(
-        "CREATE INDEX ix_subscriber_name_trgm ON subscriber USING gin (lower(name) gin_trgm_ops)"
-    )
-    op.execute(
-        "CREATE INDEX ix_consent_source_trgm ON consent USING gin (lower(source) gin_trgm_ops)"
-    )
+    ).scalar()
+    return str(found) if found is not None else None
 
 
 def downgrade() -> None:

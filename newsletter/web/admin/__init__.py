@@ -62,11 +62,11 @@ ROUTERS: list[APIRouter] = [
 
 
 def install(app: FastAPI) -> None:
-    settings = app.state.web.settings
+    settings, counters = app.state.web.settings, app.state.rate_limit_counters
     app.state.signin_throttle = SignInThrottle(
-        settings.signin_rate_limit, settings.signin_ip_rate_limit
+        settings.signin_rate_limit, settings.signin_ip_rate_limit, counters=counters
     )
-    app.state.proof_limit = ProofLimit()
+    app.state.proof_limit = ProofLimit(counters=counters)
     app.state.subscriber_counts = directory.Counts()
     for router in ROUTERS:
         app.include_router(router)

@@ -1,7 +1,8 @@
 """``/admin/sources``: each configured source with its kind, address, last sync, last error and
 post count; **Sync now** per source and for all (``Permission.edit``), run in a thread of the
 server (web/source_syncs.py) under the source's claim, so never two syncs of one source at once,
-even beside a cron ``newsletter content sync``. The table polls its own fragment while a sync
+even beside a cron ``newsletter content sync``; its progress is in the database, so any web
+process answers the poll. The table polls its own fragment while a sync
 runs (htmx); without JavaScript, a Refresh link. Each start and end is in the activity log.
 """
 
@@ -61,7 +62,7 @@ def source_rows(request: Request) -> list[SourceRow]:
     web = web_state(request)
     known = states(web.engine)
     counts = listing.source_counts(web.engine)
-    registry, now = syncs(request), utcnow()
+    jobs, now = syncs(request).jobs(), utcnow()
     zone = web.settings.timezone
 
     def shown(at: datetime | None) -> str:
@@ -81,7 +82,7 @@ def source_rows(request: Request) -> list[SourceRow]:
                 last_error_at=shown(state.last_error_at if state else None),
                 claimed_by=state.sync_owner if state and held else "",
                 posts=counts.get(source.name, 0),
-                job=registry.job(source.name),
+                job=jobs.get(source.name),
             )
         )
     return rows

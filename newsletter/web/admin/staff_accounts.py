@@ -2,9 +2,10 @@
 
 The same core as ``newsletter staff ...`` (``staff/accounts.py``), so the rules are the same:
 the last enabled admin cannot be disabled, made another role, or reset here. A new sign-in link
-(an invitation or a reset) is shown once on the answer page and emailed through the configured
-transport (``staff/invitation.py``); if the email fails the page says so and the link is still
-shown, to be passed on another way. Every action goes to the activity log.
+(an invitation or a reset) is shown once on the answer page and emailed: its job is queued for
+the email worker (``email_jobs/``; the message is ``staff/invitation.py``'s), so the page never
+waits on the provider; if the email does not arrive, the link shown can be passed on another way.
+Every action goes to the activity log.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from newsletter.email_jobs import queue
 from newsletter.errors import InvalidAddress, StaffError
 from newsletter.models import Role, Staff
-from newsletter.staff import accounts, invitation, links, sessions, totp
+from newsletter.staff import accounts, links, sessions, totp
 from newsletter.staff.roles import Permission
 from newsletter.web.admin.auth import Staffer, lifetimes, require
 from newsletter.web.admin.render import render, when
@@ -73,10 +75,12 @@ def _link_page(
     request: Request, staffer: Staffer, staff: Staff, token: str, purpose: str
 ) -> Response:
     web = web_state(request)
-    problem = invitation.send(web.settings, web.confirmations.transport, staff, token, purpose)
+    assert staff.id is not None
+    queue.ask_staff_link(web.engine, staff.id, token, purpose)
+    web.queued(True)
     return render(
         request, staffer, "staff_link.html", title="Sign-in link", email=staff.email,
-        link=links.url(web.settings.base_url, token), problem=problem,
+        link=links.url(web.settings.base_url, token),
         invited=purpose == links.INVITE,
         hours=int(links.LIFETIME.total_seconds() // 3600),
     )  # fmt: skip

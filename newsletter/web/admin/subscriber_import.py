@@ -5,8 +5,10 @@ only) and checked without writing anything (``csv_files.check_csv``): the column
 first rows as read, and every problem with its line number; a file with an invalid address is
 refused (fix it and upload again). Confirm: ``csv_files.import_csv`` runs in a background thread,
 its progress polled by htmx (a Refresh link without JavaScript), the result in the activity log,
-the file deleted. Progress is kept in the process: run the web app as one process (as the
-in-server scheduler needs), or the progress page may ask another one.
+the file deleted. Progress and outcome are rows of ``background_task`` (``web/background_tasks``),
+so with several web processes any of them answers the poll. The uploaded file waits in this
+host's temporary folder: with web processes on several hosts, the staff area runs on one of them
+(docs/scaling.md).
 
 Export streams the filtered list (``directory.batches``) through ``csv_files.write_rows``, every
 cell formula-safe.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import secrets
 import shutil
@@ -23,7 +26,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ from newsletter.subscribers.csv_files import (
     write_header,
     write_rows,
 )
+from newsletter.web import background_tasks as tasks
 from newsletter.web.admin.auth import Staffer
 from newsletter.web.admin.render import render
 from newsletter.web.admin.subscribers import PATH, ManagesList, counts_of, filters_of
@@ -57,6 +62,14 @@ MAX_UPLOAD = 20 * 1024 * 1024  # the edge's limit for IMPORT (web/app.py), in do
 SAMPLE = 5
 ID_LENGTH = 22  # secrets.token_urlsafe(16)
 KEEP_UNUSED = 24 * 3600  # seconds an upload checked but not imported is kept
+KIND = "subscriber_import"  # background_task.kind; the name is the upload id
+LEASE = timedelta(minutes=10)  # an import whose progress stops this long was lost
+EVERY = 0.5  # seconds between two progress writes
+LOST = "the import was interrupted (its web process stopped); nothing was imported"
+# rows read so far by the imports running in this process: on SQLite the import's transaction
+# holds the one write lock, so the row count cannot be written to background_task until it ends
+# (and SQLite means one web process, which answers every poll)
+ROWS: dict[str, int] = {}
 
 
 def folder() -> Path:
@@ -77,20 +90,26 @@ def upload_path(upload_id: str) -> Path | None:
     return path if path.is_file() else None
 
 
-@dataclass
-class Job:
-    """One import running or done in this process."""
+@dataclass(frozen=True)
+class Progress:
+    """What the progress page shows of an import (its ``background_task`` row)."""
 
+    rows: int
     total: int
-    counts: directory.Counts
-    rows: int = 0
-    report: ImportReport | None = None
-    problem: str = ""
-    done: threading.Event = field(default_factory=threading.Event)
+    problem: str
+    report: dict[str, int] | None  # imported, duplicates, invalid, suppressed, opted_out
+    finished: bool
 
-
-JOBS: dict[str, Job] = {}
-JOBS_LOCK = threading.Lock()
+    @classmethod
+    def of(cls, task: tasks.Task) -> Progress:
+        report = {k: v for k, v in task.result.items() if isinstance(v, int)}
+        return cls(
+            rows=max(task.done, ROWS.get(task.name, 0)),
+            total=task.total,
+            problem=task.error or (LOST if task.lost else ""),
+            report=report if task.state == tasks.DONE else None,
+            finished=not task.running,
+        )
 
 
 def _form_page(
@@ -199,56 +218,71 @@ async def run(request: Request, staffer: ManagesList, upload_id: str) -> Respons
         return RedirectResponse(f"{IMPORT}/{upload_id}", status_code=303)
     with claimed.open("rb") as stream:
         total = max(0, sum(1 for _ in stream) - 1)
-    job = Job(total=total, counts=counts_of(request))
-    with JOBS_LOCK:
-        JOBS[upload_id] = job
+    tasks.begin(web.engine, KIND, upload_id, staffer.label, lease=LEASE, total=total)
     label = f"{'confirmed' if confirmed else 'pending'}; source: {source or 'dashboard import'}"
     staffer.log(web.engine, "subscribers_import_start", "subscriber import", label[:200])
     thread = threading.Thread(
-        target=_import, args=(web.engine, staffer, job, claimed, confirmed, source),
+        target=_import,
+        args=(web.engine, staffer, upload_id, counts_of(request), claimed, confirmed, source),
         name=f"import-{upload_id[:6]}", daemon=True,
     )  # fmt: skip
     thread.start()
     return RedirectResponse(f"{IMPORT}/{upload_id}", status_code=303)
 
 
-def _import(engine: sa.Engine, staffer: Staffer, job: Job, path: Path, confirmed: bool,
-            source: str) -> None:  # fmt: skip
-    def progress(rows: int) -> None:
-        job.rows = rows
+def _import(engine: sa.Engine, staffer: Staffer, upload_id: str, counts: directory.Counts,
+            path: Path, confirmed: bool, source: str) -> None:  # fmt: skip
+    written = time.monotonic()
 
+    def progress(rows: int) -> None:
+        nonlocal written
+        ROWS[upload_id] = rows
+        if engine.dialect.name != "sqlite" and time.monotonic() - written >= EVERY:
+            tasks.progress(engine, KIND, upload_id, rows, lease=LEASE)
+            written = time.monotonic()
+
+    report: ImportReport | None = None
     try:
         with session_scope(engine) as session:
-            job.report = import_csv(session, path, confirmed=confirmed,
-                                    source=f"dashboard: {source}" if source else "dashboard",
-                                    progress=progress)  # fmt: skip
-        report = job.report
+            report = import_csv(session, path, confirmed=confirmed,
+                                source=f"dashboard: {source}" if source else "dashboard",
+                                progress=progress)  # fmt: skip
         detail = (f"{report.imported} imported, {report.duplicates} duplicates, "
                   f"{len(report.invalid)} invalid, {report.suppressed} suppressed, "
                   f"{report.opted_out} unsubscribed in the file")  # fmt: skip
         staffer.log(engine, "subscribers_import", "subscriber import", detail)
+        outcome = {"imported": report.imported, "duplicates": report.duplicates,
+                   "invalid": len(report.invalid), "suppressed": report.suppressed,
+                   "opted_out": report.opted_out}  # fmt: skip
+        tasks.finish(engine, KIND, upload_id, result=outcome, done=report.rows)
     except Exception as exc:  # reported on the progress page and in the log, never lost
-        job.problem = f"the import failed, nothing was imported: {exc}"
-        staffer.log(engine, "subscribers_import_failed", "subscriber import", str(exc)[:200])
+        problem = f"the import failed, nothing was imported: {exc}"
+        if report is not None:  # imported; only the record of it failed
+            problem = f"imported, but its outcome could not be recorded: {exc}"
+        try:
+            staffer.log(engine, "subscribers_import_failed", "subscriber import", str(exc)[:200])
+            tasks.finish(engine, KIND, upload_id, error=problem)
+        except Exception as again:  # the database is gone: the task lapses, shown as lost
+            logging.getLogger("newsletter.import").error("import %s: %s", upload_id[:6], again)
     finally:
         path.unlink(missing_ok=True)
-        job.counts.forget()
-        job.done.set()
+        counts.forget()
+        ROWS.pop(upload_id, None)
 
 
 @router.get(IMPORT + "/{upload_id}")
 def progress_page(request: Request, staffer: ManagesList, upload_id: str) -> Response:
-    with JOBS_LOCK:
-        job = JOBS.get(upload_id)
-    if job is None:
+    task = tasks.get(web_state(request).engine, KIND, upload_id[:200])
+    if task is None:
         return render(request, staffer, "message.html", status=404, title="Import not found",
-                      text="No import with this id is running or has run since the server "
-                      "started.")  # fmt: skip
+                      text="No import with this id is running or has run in the last "
+                      f"{tasks.KEEP.days} days.")  # fmt: skip
+    job = Progress.of(task)
     fragment = request.headers.get("hx-request") == "true"
     return render(
         request, staffer,
         "subscriber_import_progress.html" if fragment else "subscriber_import_job.html",
-        title="Importing subscribers", job=job, finished=job.done.is_set(),
+        title="Importing subscribers", job=job, finished=job.finished,
         url=f"{IMPORT}/{upload_id}",
     )  # fmt: skip
 

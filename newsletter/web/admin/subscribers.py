@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from newsletter.db import session_scope
+from newsletter.email_jobs import queue
 from newsletter.errors import InvalidAddress, NewsletterError
 from newsletter.models import Subscriber, SubscriberStatus, utcnow
 from newsletter.staff.roles import Permission
@@ -36,9 +37,9 @@ ManagesList = Annotated[Staffer, Depends(require(Permission.manage_subscribers))
 DONE = {
     "unsubscribed": "Unsubscribed: they will get no more issues.",
     "resubscribed": "Resubscribed, with the consent you recorded.",
-    "resent": "The confirmation email was sent again.",
+    "resent": "The confirmation email is on its way again.",
     "added": "Added.",
-    "added_pending": "Added as pending; the confirmation email was sent.",
+    "added_pending": "Added as pending; the confirmation email is on its way.",
     "erased": "Erased. The address is suppressed: it is not imported, signed up or added again "
     "unless the person asks to come back.",
 }
@@ -234,9 +235,10 @@ async def resubscribe(request: Request, staffer: ManagesList, subscriber_id: int
 def resend_confirmation(request: Request, staffer: ManagesList, subscriber_id: int) -> Response:
     web = web_state(request)
     try:
-        resend(web.engine, subscriber_id, web.confirmations)
+        resend(web.engine, subscriber_id, queue.ask)
     except NewsletterError as exc:
         return _person(request, staffer, subscriber_id, status=409, problem=str(exc))
+    web.queued(True)
     staffer.log(web.engine, "subscriber_confirmation", subject(subscriber_id))
     return _back(subscriber_id, "resent")
 
@@ -296,8 +298,9 @@ async def add(request: Request, staffer: ManagesList) -> Response:
                 added = store.add(session, address, str(form["name"]), confirmed=True,
                                   consent=consent, override_erasure=override)  # fmt: skip
         else:
-            added = add_pending(web.engine, address, str(form["name"]), consent,
-                                web.confirmations, override_erasure=override)  # fmt: skip
+            added, asked = add_pending(web.engine, address, str(form["name"]), consent,
+                                       queue.ask, override_erasure=override)  # fmt: skip
+            web.queued(asked)
     except NewsletterError as exc:
         problem = str(exc)
         if "--override-erasure" in problem:
