@@ -138,7 +138,23 @@ def _create_live(session: Session, content: Content, transport: str, started_by:
     ).scalar_one()
     session.add(send)
     session.commit()
+    _analyse(session)
     return send
+
+
+def _analyse(session: Session) -> None:
+    """PostgreSQL: fresh statistics once a send's audience is written. Without them the
+    planner still takes the table for nearly empty, and with a million new rows it read the
+    whole send for every claim and every settle (a bitmap scan of ix_delivery_send_status,
+    450 ms and 190 ms each, growing as the send went on). Best effort: a database user that
+    may not analyse the table still sends, only slower."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        session.execute(sa.text("ANALYZE delivery"))
+        session.commit()
+    except sa.exc.DBAPIError:
+        session.rollback()
 
 
 def _new_send(content: Content, kind: SendKind, now: datetime, transport: str) -> Send:
