@@ -25,6 +25,7 @@ from newsletter.email_jobs import queue
 from newsletter.errors import InvalidAddress
 from newsletter.models import utcnow
 from newsletter.subscribers import store as subscribers
+from newsletter.subscribers.signup_batch import Wanted
 from newsletter.web.deps import STYLESHEET, SUBSCRIBE, Web, WebState, wants_json
 from newsletter.web.edge import shorten
 
@@ -147,15 +148,9 @@ async def subscribe(request: Request, w: WebState) -> Response:
         check_deliverability=w.settings.email_check_deliverability,
     )
     email = await anyio.to_thread.run_sync(normalise)
-    signup = functools.partial(
-        subscribers.signup,
-        w.engine,
-        email,
-        name,
-        _consent(w, request, client),
-        queue.ask,
-    )
-    w.queued(await anyio.to_thread.run_sync(signup, limiter=w.signup_slots))
+    assert w.signups is not None
+    wanted = Wanted(email, name, _consent(w, request, client))
+    w.queued(await w.signups.signup(wanted))  # written with the signups waiting beside it
     return _signed_up(request, w)
 
 
