@@ -132,19 +132,26 @@ def _together(
 
 
 def _not_erased(connection: sa.Connection, fresh: dict[str, int]) -> list[int]:
-    """The positions of the new addresses that were not erased, in order."""
+    """The positions of the new addresses that were not erased, in the order of their keys (two
+    batches on PostgreSQL that share addresses then wait on each other rather than deadlock)."""
     if not fresh:
         return []
-    hashes = {hashlib.sha256(key.encode("utf-8")).hexdigest(): n for key, n in fresh.items()}
+    hashes = {key: _digest(key) for key in fresh}
     table = Suppression.__table__  # type: ignore[attr-defined]
     erased = set(
         connection.execute(
-            sa.select(table.c.email_hash).where(table.c.email_hash.in_(list(hashes)))
+            sa.select(table.c.email_hash).where(table.c.email_hash.in_(list(hashes.values())))
         ).scalars()
     )
     if erased:
         log.info("%d signups for erased (suppressed) addresses were refused", len(erased))
-    return sorted(n for digest, n in hashes.items() if digest not in erased)
+    kept = [(key, n) for key, n in fresh.items() if hashes[key] not in erased]
+    return [n for _, n in sorted(kept)]
+
+
+def _digest(key: str) -> str:
+    """A suppression entry's hash of an address's key (``store.email_hash``)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _insert(
