@@ -116,15 +116,18 @@ def test_a_batch_that_fails_is_written_one_by_one_and_fails_only_the_bad_signup(
     transaction); the one-by-one writer fails for one subscriber only."""
 
     def broken_ask_new(
-        connection: sa.Connection, ids: Sequence[int], kind: EmailJobKind, at: datetime
+        connection: sa.Connection,
+        subscriber_ids: Sequence[int],
+        kind: EmailJobKind,
+        not_before: datetime,
     ) -> None:
         raise sa.exc.OperationalError("INSERT", {}, Exception("the batch failed"))
 
-    def ask(session: Session, subscriber_id: int, kind: EmailJobKind, at: datetime) -> bool:
+    def ask(session: Session, subscriber_id: int, kind: EmailJobKind, not_before: datetime) -> bool:
         person = session.get(Subscriber, subscriber_id)
         if person is not None and person.email == "bad@example.org":
             raise RuntimeError("this one fails")
-        return queue.ask(session, subscriber_id, kind, at)
+        return queue.ask(session, subscriber_id, kind, not_before)
 
     wanted = [Wanted(f"{n}@example.org", "", FORM) for n in ("a", "bad", "b")]
     outcomes = signup_many(engine, wanted, ask, broken_ask_new)
