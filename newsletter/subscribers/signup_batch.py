@@ -30,8 +30,8 @@ from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
-from newsletter.db import session_scope
 from newsletter.models import (
     EmailJobKind,
     Suppression,
@@ -46,6 +46,21 @@ from newsletter.subscribers.status import Cause, initial, stamps
 
 log = logging.getLogger("newsletter.subscribers")
 REASON = "signup"  # the status event's reason, as store.subscribe's move writes it
+_suppression = Suppression.__table__  # type: ignore[attr-defined]
+# built once (the hot path): the batch's keys already on the list, and its erased addresses
+FOUND = sa.union_all(
+    sa.select(subscriber_table.c.email_key).where(
+        subscriber_table.c.email_key.in_(sa.bindparam("keys", expanding=True))
+    ),
+    sa.select(_suppression.c.email_hash).where(
+        _suppression.c.email_hash.in_(sa.bindparam("hashes", expanding=True))
+    ),
+)
+INSERT_SUBSCRIBERS = sa.insert(subscriber_table).returning(
+    subscriber_table.c.id, sort_by_parameter_order=True
+)
+INSERT_EVENTS = sa.insert(status_event_table)
+INSERT_CONSENTS = sa.insert(consent_table)
 
 
 @dataclass(frozen=True)
@@ -80,11 +95,10 @@ def signup_many(
     """Each signup's outcome, in order, as ``store.signup`` would give it: True when its
     confirmation email's job was queued. Never raises for one signup: its exception is its
     outcome."""
-    if len(wanted) > 1:
-        try:
-            return list(_together(engine, wanted, ask, ask_new))
-        except Exception:  # one signup's failure must not fail the others: each alone
-            log.info("a batch of %d signups failed; writing them one by one", len(wanted))
+    try:  # a batch of one too: fewer statements than the single-signup path
+        return list(_together(engine, wanted, ask, ask_new))
+    except Exception:  # one signup's failure must not fail the others: each alone
+        log.info("a batch of %d signups failed; writing them one by one", len(wanted))
     return [_alone(engine, one, ask) for one in wanted]
 
 
@@ -100,53 +114,42 @@ def _together(
 ) -> list[bool]:
     now = utcnow()
     keys = [key_of(one.email) for one in wanted]
+    hashes = {key: _digest(key) for key in keys}
     queued = [False] * len(wanted)
-    with session_scope(engine) as session:
-        connection = session.connection()
-        on_list = set(
+    with engine.begin() as connection:
+        found = set(
             connection.execute(
-                sa.select(subscriber_table.c.email_key).where(
-                    subscriber_table.c.email_key.in_(set(keys))
-                )
+                FOUND, {"keys": list(hashes), "hashes": list(hashes.values())}
             ).scalars()
-        )
-        fresh: dict[str, int] = {}  # a new address's key: its first signup in the batch
+        )  # the keys on the list and the hashes of the erased: an address is never 64 hex digits
+        fresh: list[tuple[str, int]] = []  # a new address's key and its first signup's place
         one_by_one: list[int] = []  # on the list already, or a second signup of an address
+        seen: set[str] = set()
         for n, key in enumerate(keys):
-            if key in on_list or key in fresh:
+            if key in found or key in seen:
                 one_by_one.append(n)
+            elif hashes[key] in found:  # erased: nothing is written, a repeat finds it so too
+                log.info("a signup for an erased (suppressed) address was refused")
             else:
-                fresh[key] = n
-        new = _not_erased(connection, fresh)
+                fresh.append((key, n))
+            seen.add(key)
+        # in the order of their keys: two batches on PostgreSQL that share addresses then wait
+        # on each other rather than deadlock
+        new = [n for _, n in sorted(fresh)]
         if new:
             ids = _insert(connection, [wanted[n] for n in new], [keys[n] for n in new], now)
             ask_new(connection, ids, EmailJobKind.confirmation, now)
             for n in new:
                 queued[n] = True
-        for n in one_by_one:  # store.subscribe's own path: the resend rule, a repeat
-            one = wanted[n]
-            due = store.subscribe(session, one.email, one.name, one.consent, now)
-            if due is not None and due.id is not None:
-                queued[n] = ask(session, due.id, EmailJobKind.confirmation, now)
+        if one_by_one:  # store.subscribe's own path, in this transaction: the resend rule
+            with Session(connection, expire_on_commit=False) as session:
+                for n in one_by_one:
+                    one = wanted[n]
+                    due = store.subscribe(session, one.email, one.name, one.consent, now)
+                    if due is not None and due.id is not None:
+                        queued[n] = ask(session, due.id, EmailJobKind.confirmation, now)
+                session.flush()
     return queued
-
-
-def _not_erased(connection: sa.Connection, fresh: dict[str, int]) -> list[int]:
-    """The positions of the new addresses that were not erased, in the order of their keys (two
-    batches on PostgreSQL that share addresses then wait on each other rather than deadlock)."""
-    if not fresh:
-        return []
-    hashes = {key: _digest(key) for key in fresh}
-    table = Suppression.__table__  # type: ignore[attr-defined]
-    erased = set(
-        connection.execute(
-            sa.select(table.c.email_hash).where(table.c.email_hash.in_(list(hashes.values())))
-        ).scalars()
-    )
-    if erased:
-        log.info("%d signups for erased (suppressed) addresses were refused", len(erased))
-    kept = [(key, n) for key, n in fresh.items() if hashes[key] not in erased]
-    return [n for _, n in sorted(kept)]
 
 
 def _digest(key: str) -> str:
@@ -172,12 +175,9 @@ def _insert(
         }
         for one, key in zip(wanted, keys, strict=True)
     ]
-    insert = sa.insert(subscriber_table).returning(
-        subscriber_table.c.id, sort_by_parameter_order=True
-    )
-    ids = [int(i) for i in connection.execute(insert, rows).scalars()]
+    ids = [int(i) for i in connection.execute(INSERT_SUBSCRIBERS, rows).scalars()]
     connection.execute(
-        sa.insert(status_event_table),
+        INSERT_EVENTS,
         [
             {"subscriber_id": i, "at": now, "from_status": None, "to_status": status.value,
              "reason": REASON}
@@ -185,7 +185,7 @@ def _insert(
         ],
     )  # fmt: skip
     connection.execute(
-        sa.insert(consent_table),
+        INSERT_CONSENTS,
         [store.consent_row(i, one.consent, now) for i, one in zip(ids, wanted, strict=True)],
     )
     return ids
