@@ -56,8 +56,10 @@ FOUND = sa.union_all(
         _suppression.c.email_hash.in_(sa.bindparam("hashes", expanding=True))
     ),
 )
+# RETURNING each row's key with its id: with no order asked of RETURNING, SQLAlchemy sends
+# multi-row VALUES on SQLite too (asked to keep the order, it sends one row at a time there)
 INSERT_SUBSCRIBERS = sa.insert(subscriber_table).returning(
-    subscriber_table.c.id, sort_by_parameter_order=True
+    subscriber_table.c.email_key, subscriber_table.c.id
 )
 INSERT_EVENTS = sa.insert(status_event_table)
 INSERT_CONSENTS = sa.insert(consent_table)
@@ -175,7 +177,8 @@ def _insert(
         }
         for one, key in zip(wanted, keys, strict=True)
     ]
-    ids = [int(i) for i in connection.execute(INSERT_SUBSCRIBERS, rows).scalars()]
+    inserted = {key: int(i) for key, i in connection.execute(INSERT_SUBSCRIBERS, rows)}
+    ids = [inserted[key] for key in keys]
     connection.execute(
         INSERT_EVENTS,
         [
