@@ -12,6 +12,7 @@ asks (``newsletter jobs retry``): the send ledger's rule (docs/sending.md).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +91,26 @@ def ask(session: Session, subscriber_id: int, kind: EmailJobKind, not_before: da
         return False
     enqueue(connection, kind, subscriber_id=subscriber_id, not_before=not_before)
     return True
+
+
+def ask_new(
+    connection: sa.Connection,
+    subscriber_ids: Sequence[int],
+    kind: EmailJobKind,
+    not_before: datetime,
+) -> None:
+    """The confirmation emails' jobs of subscribers inserted in the caller's transaction
+    (``subscribers.signup_batch.AskNew``): one executemany INSERT, no "already waiting" check
+    (a subscriber just inserted has no job yet)."""
+    if not subscriber_ids:
+        return
+    now = utcnow()
+    job = {
+        "kind": kind.value, "staff_id": None, "payload": "", "state": EmailJobState.queued.value,
+        "attempts": 0, "next_attempt_at": max(not_before, now), "claimed_by": "",
+        "last_error": "", "created_at": now,
+    }  # fmt: skip
+    connection.execute(table.insert(), [{**job, "subscriber_id": i} for i in subscriber_ids])
 
 
 def ask_staff_link(engine: sa.Engine, staff_id: int, token: str, purpose: str) -> int:

@@ -111,17 +111,19 @@ def record_consent(
     session: Session, subscriber_id: int | None, consent: ConsentInfo, now: datetime
 ) -> None:
     assert subscriber_id is not None
-    session.connection().execute(
-        sa.insert(consent_table),
-        {
-            "subscriber_id": subscriber_id,
-            "at": now,
-            "source": consent.source[:500],
-            "ip": consent.ip[:64],
-            "user_agent": consent.user_agent[:500],
-            "text_version": consent.text_version[:50],
-        },
-    )
+    session.connection().execute(sa.insert(consent_table), consent_row(subscriber_id, consent, now))
+
+
+def consent_row(subscriber_id: int, consent: ConsentInfo, now: datetime) -> dict[str, object]:
+    """A consent record's values, each cut to its column."""
+    return {
+        "subscriber_id": subscriber_id,
+        "at": now,
+        "source": consent.source[:500],
+        "ip": consent.ip[:64],
+        "user_agent": consent.user_agent[:500],
+        "text_version": consent.text_version[:50],
+    }
 
 
 def subscribe(

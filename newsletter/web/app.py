@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from newsletter.config import Settings
+from newsletter.email_jobs import queue
 from newsletter.email_jobs.worker import EmailWorker
 from newsletter.issues.build import org_context
 from newsletter.subscribers.confirmation import Confirmations
@@ -25,6 +26,7 @@ from newsletter.web.deps import Web
 from newsletter.web.edge import Edge
 from newsletter.web.proxies import Proxies
 from newsletter.web.ratelimit import Counters, RateLimit
+from newsletter.web.signup_writer import SignupWriter
 
 Parts = Literal["all", "public", "admin"]
 
@@ -46,10 +48,11 @@ def create_app(
         org=org_context(settings),
     )
     state.confirmations.compiled()  # a broken confirm template stops the start, not a signup
-    # SQLite takes one writer at a time; threads that queue inside it sleep and retry, and
-    # Python threads doing short I/O wait on the GIL. Signups run one at a time on SQLite and
-    # a few at a time on PostgreSQL, which measured faster than a free-for-all (bench/signup.py).
-    state.signup_slots = anyio.CapacityLimiter(1 if engine.dialect.name == "sqlite" else 8)
+    # Signups are written in batches (group commit, web/signup_writer.py): one writer on SQLite,
+    # which takes one writer at a time; a few on PostgreSQL (bench/signup.py).
+    state.signups = SignupWriter(
+        engine, queue.ask, queue.ask_new, writers=1 if engine.dialect.name == "sqlite" else 4
+    )
     # the in-server scheduler: where the staff area is (a --public-only process has no Send now)
     due_sender = DueSender(
         settings, engine, transport, enabled=settings.scheduler_in_server and parts != "public"

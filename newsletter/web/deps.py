@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import anyio
 import jinja2
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -17,6 +16,7 @@ from newsletter.email_jobs.worker import EmailWorker
 from newsletter.subscribers.confirmation import Confirmations
 from newsletter.subscribers.tokens import Tokens
 from newsletter.web.ratelimit import RateLimit
+from newsletter.web.signup_writer import SignupWriter
 
 STYLESHEET = "/static/site.css"
 SUBSCRIBE, ARCHIVE = "/subscribe", "/archive"
@@ -46,7 +46,7 @@ class Web:
     tokens: Tokens
     confirmations: Confirmations
     limit: RateLimit
-    signup_slots: anyio.CapacityLimiter | None = None
+    signups: SignupWriter | None = None  # set by create_app
     org: dict[str, str] = field(default_factory=dict)
     email_worker: EmailWorker | None = None
 
