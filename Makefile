@@ -63,7 +63,10 @@ BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 bench: $(VENV)/.dev
 	$(BIN)/python bench/compile.py
 	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/send.py 100000 --runs 3
+	$(BIN)/python bench/send.py 200000 --runs 3
+	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+	  $(BIN)/python bench/send.py 200000 --runs 3 --database-url $(BENCH_DATABASE_URL); \
+	else echo "PostgreSQL is not answering: the send on PostgreSQL skipped"; fi
 	$(BIN)/python bench/transport.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/bomb.py
