@@ -18,6 +18,7 @@ from newsletter.cli.console import Group
 from newsletter.cli.content import content_app
 from newsletter.cli.db import db_app
 from newsletter.cli.issues import issues_app
+from newsletter.cli.reports import reports_app
 from newsletter.cli.sending import sending_app
 from newsletter.cli.staff import staff_app
 from newsletter.cli.subscribers import subscribers_app
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.add_typer(issues_app)
 app.add_typer(web_app)
 app.add_typer(sending_app)
+app.add_typer(reports_app)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(subscribers_app, name="subscribers")

@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from newsletter.config.email_jobs import EmailJobSettings
+from newsletter.config.scaling import ScalingSettings
 from newsletter.config.sources import (
     DEFAULT_SOURCE_NAME,
     FeedSourceConfig,
@@ -79,9 +80,10 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
         return data
 
 
-class Settings(BaseSettings, EmailJobSettings):
+class Settings(BaseSettings, EmailJobSettings, ScalingSettings):
     """Every setting of the tool. Documented, one by one, in docs/settings.md. Groups with a
-    module of their own: ``EmailJobSettings`` (config/email_jobs.py)."""
+    module of their own: ``EmailJobSettings`` (config/email_jobs.py) and ``ScalingSettings``
+    (config/scaling.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix="NEWSLETTER_",
@@ -150,13 +152,6 @@ class Settings(BaseSettings, EmailJobSettings):
         "20/10 minutes",
         description="Signups per client IP in a moving window (N/[M] unit), or off.",
     )
-    rate_limit_storage_url: str = Field(
-        "memory://",
-        description=(
-            "Where every rate limit counts: memory:// (each process alone) or a Redis URL "
-            "(redis://host:6379/0) shared by every web process and host."
-        ),
-    )
     email_check_deliverability: bool = Field(
         False, description="Look up the domain of each new address in DNS (production only)."
     )
@@ -209,13 +204,6 @@ class Settings(BaseSettings, EmailJobSettings):
     )
     send_concurrency: int = Field(
         2, ge=1, le=16, description="Batches a send process has in flight at once (one per thread)."
-    )
-    send_processes: int = Field(
-        1,
-        ge=1,
-        le=32,
-        description="Processes a send runs in (newsletter send, send-due); each has"
-        " send_concurrency batches in flight.",
     )
     send_inflight_lease: float = Field(
         3600.0,
@@ -328,20 +316,6 @@ class Settings(BaseSettings, EmailJobSettings):
         if value != "off" and not RATE.fullmatch(value):
             raise ValueError("must look like 20/10 minutes, 5/minute, 100/day, or be off")
         return value
-
-    @field_validator("rate_limit_storage_url")
-    @classmethod
-    def _limit_store(cls, value: str) -> str:
-        """memory:// or a Redis URL; the message never repeats the value (a password)."""
-        value = value.strip()
-        scheme, sep, rest = value.partition("://")
-        if value == "memory://" or (
-            sep and scheme.lower() in ("redis", "rediss", "redis+unix") and rest
-        ):
-            return value
-        raise ValueError(
-            "must be memory:// or a redis://, rediss:// or redis+unix:// URL (redis://host:6379/0)"
-        )
 
     @field_validator("allowed_origins")
     @classmethod

@@ -36,7 +36,15 @@ from newsletter.config import Settings
 from newsletter.errors import SendError
 from newsletter.models import Send
 from newsletter.sending import recovery
-from newsletter.sending.sender import Progress, Sender, SendOptions
+from newsletter.sending.sender import (
+    Progress,
+    Sender,
+    SendOptions,
+    check_live_links,
+    checked_build,
+)
+from newsletter.subscribers.tokens import Tokens
+from newsletter.transports.base import Transport
 
 START_METHOD: Final = "spawn"
 COUNTS = ("accepted", "failed", "uncertain", "skipped", "batches", "retries")
@@ -227,8 +235,7 @@ def _send(settings: Settings, send_id: int, options: SendOptions) -> ChildEnd:
     from sqlmodel import Session
 
     from newsletter import db
-    from newsletter.subscribers.tokens import Tokens
-    from newsletter.transports.factory import make_transport
+    from newsletter.transports.factory import make_transport  # a child process's own entry
 
     engine = db.make_engine(settings.database_url)
     try:
@@ -249,3 +256,30 @@ def _tell(pipe: Connection, message: tuple[str, Any], halt: threading.Event) -> 
         pipe.send(message)
     except OSError:  # the parent is gone: finish the batch in flight, claim no more
         halt.set()
+
+
+def send_issue(
+    settings: Settings,
+    engine: sa.Engine,
+    transport: Transport,
+    ref: str,
+    options: SendOptions | None = None,
+    *,
+    processes: int = 1,
+) -> tuple[Send, Progress]:
+    """Build, check and send (or resume) an issue's live send, for scripts and send-due.
+
+    ``options`` default to ``SendOptions.from_settings(settings)``; with ``processes`` > 1 the
+    send runs in that many processes (``run``).
+    """
+    from newsletter.sending import approval
+
+    check_live_links(settings)
+    build = checked_build(settings, engine, ref)
+    approval.require(settings, engine, build.issue.slug, compiled=build.compiled.content_hash)
+    tokens = Tokens.from_settings(settings)
+    sender = Sender(engine, transport, tokens, options or SendOptions.from_settings(settings))
+    send = sender.start_live(build.compiled)
+    if processes > 1:
+        return send, run(settings, engine, sender, send, processes)
+    return send, sender.run(send)

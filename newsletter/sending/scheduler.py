@@ -26,7 +26,8 @@ from newsletter.issues.file import in_issues_dir, load_issue, scheduled_send_at
 from newsletter.models import Schedule, Send, SendStatus, utcnow
 from newsletter.sending import summary
 from newsletter.sending.ledger import live_send
-from newsletter.sending.sender import SendOptions, send_issue
+from newsletter.sending.processes import send_issue
+from newsletter.sending.sender import SendOptions
 from newsletter.sending.summary import duration, local_time
 from newsletter.transports.base import Transport
 

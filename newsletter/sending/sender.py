@@ -309,35 +309,6 @@ def _this_machine(host: str) -> bool:
     return False
 
 
-def send_issue(
-    settings: Settings,
-    engine: sa.Engine,
-    transport: Transport,
-    ref: str,
-    options: SendOptions | None = None,
-    *,
-    processes: int = 1,
-) -> tuple[Send, Progress]:
-    """Build, check and send (or resume) an issue's live send, for scripts and send-due.
-
-    ``options`` default to ``SendOptions.from_settings(settings)``; with ``processes`` > 1 the
-    send runs in that many processes (``processes.py``).
-    """
-    from newsletter.sending import approval
-
-    check_live_links(settings)
-    build = checked_build(settings, engine, ref)
-    approval.require(settings, engine, build.issue.slug, compiled=build.compiled.content_hash)
-    tokens = Tokens.from_settings(settings)
-    sender = Sender(engine, transport, tokens, options or SendOptions.from_settings(settings))
-    send = sender.start_live(build.compiled)
-    if processes > 1:
-        from newsletter.sending import processes as several  # it imports this module
-
-        return send, several.run(settings, engine, sender, send, processes)
-    return send, sender.run(send)
-
-
 def _stopped(error: DeliveryError, send: Send) -> str:
     kind = "test send" if send.kind == SendKind.test else "send"
     if error.fatal:
