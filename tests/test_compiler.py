@@ -279,16 +279,15 @@ def test_each_stage_is_timed(synced, settings):
         templates_dir=settings.templates_dir,
         default_zone=settings.timezone,
     )
-    from sqlmodel import Session
-
+    from newsletter.content.reading import PostReader
     from newsletter.issues.build import org_context
     from newsletter.issues.selection import select_sections
 
-    with Session(synced) as session:
+    with PostReader.of_engine(synced) as posts:
         compiled = compile_issue(
             make_environment(settings.templates_dir),
             issue,
-            select_sections(session, issue),
+            select_sections(posts, issue),
             org_context(settings),
         )
     assert set(compiled.timings) == {"jinja", "mjml", "inline", "exit", "text"}

@@ -20,7 +20,8 @@ from sqlmodel import Session
 
 from newsletter import db
 from newsletter.config import Settings
-from newsletter.content.store import PostData, upsert_posts
+from newsletter.content.posts import PostData
+from newsletter.content.store import upsert_posts
 from newsletter.issues.build import build_issue
 from newsletter.issues.exit_check import make_safe
 from newsletter.issues.preview import PreviewServer

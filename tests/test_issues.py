@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
 
 from newsletter.config import Settings
+from newsletter.content.reading import PostReader
 from newsletter.errors import IssueFileError
 from newsletter.issues.file import Issue, load_issue
 from newsletter.issues.selection import select_sections
@@ -24,8 +24,8 @@ def _load(settings: Settings, ref: str = "2016-q3") -> Issue:
 
 
 def _selected(engine, issue) -> dict[str, list[str]]:
-    with Session(engine) as session:
-        return {s.spec.title: [p.slug for p in s.posts] for s in select_sections(session, issue)}
+    with PostReader.of_engine(engine) as posts:
+        return {s.spec.title: [p.slug for p in s.posts] for s in select_sections(posts, issue)}
 
 
 def test_q3_and_q4_select_different_non_empty_sets(synced, settings):

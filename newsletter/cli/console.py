@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter
 
     from newsletter.config import Settings
+    from newsletter.content.reading import PostReader
     from newsletter.issues.build import Build
 
 P = ParamSpec("P")
 R = TypeVar("R")
 _engines: list[sa.Engine] = []  # opened by the running command (open_engine)
+_readers: list[Callable[[], None]] = []  # how to close what open_posts opened
 
 
 class LazyConsole:
@@ -118,7 +120,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        opened = len(_engines)
+        opened, read = len(_engines), len(_readers)
         try:
             return command(*args, **kwargs)
         except NewsletterError as exc:
@@ -138,6 +140,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         finally:
             while len(_engines) > opened:
                 _engines.pop().dispose()
+            while len(_readers) > read:
+                _readers.pop()()
 
     return wrapper
 
@@ -160,6 +164,22 @@ def open_engine(settings: Settings) -> sa.Engine:
     _engines.append(engine)
     db.ensure_schema(engine)
     return engine
+
+
+def open_posts(settings: Settings) -> sa.Engine | PostReader:
+    """What ``build``, ``check`` and ``preview`` read posts from: on a SQLite file whose schema
+    is current, a reader with the standard library's sqlite3 (``content.reading.open_sqlite``:
+    no SQLAlchemy, which was half of a cold build); else the engine, which creates or migrates
+    the database first. Closed when the command ends (``reports_errors``)."""
+    from newsletter.content.reading import open_sqlite
+    from newsletter.migrations.head import HEAD
+
+    opened = open_sqlite(settings.database_url, HEAD)
+    if opened is None:
+        return open_engine(settings)
+    reader, close = opened
+    _readers.append(close)
+    return reader
 
 
 def report_findings(build: Build) -> None:

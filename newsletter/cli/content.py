@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from newsletter.config import Settings
+    from newsletter.content.posts import StoredPost
     from newsletter.content.sources import Outcome
-    from newsletter.models import Post
 
 content_app = typer.Typer(
     help="The content store: sync posts and list them.", no_args_is_help=True, cls=Group
@@ -104,17 +104,16 @@ def content_list(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Show the posts in the store, newest first."""
-    from sqlmodel import Session
-
     from newsletter.config import get_settings
-    from newsletter.content.store import query_posts
+    from newsletter.content.reading import PostReader, matching
 
     settings = get_settings()
-    with Session(open_engine(settings)) as session:
-        posts = query_posts(
-            session,
-            since=_day_start(since.date() if since else None, settings),
-            until=_day_start(until.date() + timedelta(days=1) if until else None, settings),
+    with PostReader.of_engine(open_engine(settings)) as reader:
+        posts = matching(
+            reader.published(
+                since=_day_start(since.date() if since else None, settings),
+                until=_day_start(until.date() + timedelta(days=1) if until else None, settings),
+            ),
             categories=category or (),
         )
     if output is Format.json:
@@ -138,7 +137,7 @@ def content_list(
 SLUG_ROOM = 10 + 12 + 12 + 4 * 2 + 5  # the other columns at their narrowest, padding, rules
 
 
-def _table(posts: list[Post], settings: Settings) -> Table:
+def _table(posts: list[StoredPost], settings: Settings) -> Table:
     """Newest first; a slug is never cut or wrapped (staff copy it into ``pin``/``exclude``):
     in a terminal too narrow for the longest one the table is wider than the terminal."""
     from rich.table import Table

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli.console import open_engine, out, report_findings, reports_errors, shown
+from newsletter.cli.console import (
+    open_engine,
+    open_posts,
+    out,
+    report_findings,
+    reports_errors,
+    shown,
+)
 
 issues_app = typer.Typer()
 
@@ -26,7 +33,7 @@ def build(
     from newsletter.issues.checks import has_errors
 
     settings = get_settings()
-    result = build_issue(settings, open_engine(settings), issue)
+    result = build_issue(settings, open_posts(settings), issue)
     target = out_dir or settings.build_dir / result.issue.slug
     files = write_build(result, target)
     compiled = result.compiled
@@ -48,7 +55,7 @@ def check(
     from newsletter.issues.build import build_issue
 
     settings = get_settings()
-    result = build_issue(settings, open_engine(settings), issue)
+    result = build_issue(settings, open_posts(settings), issue)
     report_findings(result)
     errors = sum(f.level == "error" for f in result.findings)
     warnings = len(result.findings) - errors

@@ -18,7 +18,8 @@ from typing import Any
 
 from newsletter.config import MarkdownSourceConfig, Settings
 from newsletter.content.markdown import post_text, read_document, read_post
-from newsletter.content.store import PostData, make_slug
+from newsletter.content.posts import PostData
+from newsletter.content.store import make_slug
 from newsletter.errors import ContentError, gathered
 from newsletter.files import replace_text
 

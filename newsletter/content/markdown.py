@@ -17,18 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from markdown_it import MarkdownIt
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, ValidationError, field_validator
 
 from newsletter.content.html import sanitize, summarize
-from newsletter.content.store import PostData
+from newsletter.content.markdown_html import render_markdown
+from newsletter.content.posts import PostData
 from newsletter.errors import ContentError, gathered, plain
 
 if TYPE_CHECKING:  # python-frontmatter and PyYAML are imported where a post file is read or
     import yaml  # written: a build renders Markdown from the store and reads no file
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_MARKDOWN = MarkdownIt("commonmark", {"html": True, "typographer": False}).enable("table")
 _FENCE = re.compile(r"^-{3}\s*$")
 _UNQUOTED_COLON = re.compile(r"^(\w+):\s*([^\s\"'\[{|>].*?:(?:\s.*)?)\s*$")
 _DATE_FORMS = "write 2016-10-27, or 2016-10-27T10:00:00+07:00 with the time"
@@ -93,11 +92,6 @@ def read_document(text: str) -> tuple[dict[str, Any], str]:
         return {}, text
     meta = document.metadata if isinstance(document.metadata, dict) else {}
     return dict(meta), document.content
-
-
-def render_markdown(text: str) -> str:
-    """Markdown to HTML (CommonMark + tables); the caller sanitizes."""
-    return str(_MARKDOWN.render(text))
 
 
 def read_folder(

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from newsletter.content.posts import PostData
 from newsletter.errors import ContentError
 from newsletter.models import Post, utcnow
-
-
-@dataclass(frozen=True)
-class PostData:
-    """A post as a source delivers it, before it is stored."""
-
-    source_id: str
-    slug: str
-    title: str
-    url: str
-    published_at: datetime
-    updated_at: datetime
-    categories: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    author: str = ""
-    summary: str = ""
-    html: str = ""
-    image_url: str = ""
-    image_alt: str = ""
-    # the source gave no usable date: published_at is the time of this sync, and a post already
-    # stored keeps the date it was first seen with (an undated item is not re-dated every sync)
-    undated: bool = False
-
-    def content_hash(self) -> str:
-        fields = {k: v for k, v in self.__dict__.items() if k not in ("source_id", "undated")}
-        payload = json.dumps(fields, default=str, sort_keys=True).encode()
-        return hashlib.sha256(payload).hexdigest()
 
 
 @dataclass
@@ -194,36 +166,6 @@ def _free_slug(taken: set[str], slug: str) -> str:
         n += 1
         candidate = f"{slug}-{n}"
     return candidate
-
-
-def query_posts(
-    session: Session,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    categories: Sequence[str] = (),
-    tags: Sequence[str] = (),
-) -> list[Post]:
-    """Posts published in [since, until), newest first, in any of the categories or tags given."""
-    statement = select(Post).order_by(col(Post.published_at).desc(), col(Post.slug))
-    if since is not None:
-        statement = statement.where(col(Post.published_at) >= since)
-    if until is not None:
-        statement = statement.where(col(Post.published_at) < until)
-    posts = list(session.exec(statement))
-    if categories or tags:
-        wanted_categories, wanted_tags = set(categories), set(tags)
-        posts = [
-            p for p in posts if wanted_categories & set(p.categories) or wanted_tags & set(p.tags)
-        ]
-    return posts
-
-
-def posts_by_slug(session: Session, slugs: Iterable[str]) -> dict[str, Post]:
-    wanted = list(slugs)
-    if not wanted:
-        return {}
-    return {p.slug: p for p in session.exec(select(Post).where(col(Post.slug).in_(wanted)))}
 
 
 # A post's date must fall between these (a year-1 or year-9999 date is a broken source, and

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsletter.content.fetch import Fetcher
 from newsletter.content.html import plain_text, sanitize, strip_shortcodes, summarize
-from newsletter.content.store import Fetched, PostData, make_slug, plausible_date
+from newsletter.content.posts import PostData
+from newsletter.content.store import Fetched, make_slug, plausible_date
 from newsletter.errors import SourceError
 
 API = "/wp-json/wp/v2"

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from newsletter.config import Settings
+from newsletter.content.reading import PostReader
 from newsletter.errors import NewsletterError
 from newsletter.issues.file import in_issues_dir, load_issue
 from newsletter.issues.selection import plan_sections
@@ -26,7 +26,7 @@ def appearances(settings: Settings, engine: sa.Engine) -> dict[str, list[str]]:
     if not folder.is_dir():
         return {}
     paths = sorted((p for p in folder.glob("*.toml") if in_issues_dir(p, folder)), reverse=True)
-    with Session(engine) as session:
+    with PostReader.of_engine(engine) as posts:
         for path in paths:
             try:
                 issue = load_issue(
@@ -37,7 +37,7 @@ def appearances(settings: Settings, engine: sa.Engine) -> dict[str, list[str]]:
                 )
             except NewsletterError:
                 continue
-            for plan in plan_sections(session, issue):
+            for plan in plan_sections(posts, issue):
                 for post in plan.chosen:
                     if issue.slug not in found[post.slug]:
                         found[post.slug].append(issue.slug)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import jinja2
-import sqlalchemy as sa
-from sqlmodel import Session
+from typing import TYPE_CHECKING
 
 from newsletter.config import DEFAULT_SOURCE_NAME, MarkdownSourceConfig, Settings
-from newsletter.content.store import SyncResult
+from newsletter.content.reading import PostReader, posts_of
 from newsletter.errors import gathered
 from newsletter.issues.checks import Finding, check_compiled
 from newsletter.issues.compiler import CompiledIssue, compile_issue, make_environment
 from newsletter.issues.file import Issue, load_issue
 from newsletter.issues.selection import reference_problems, select_sections
+
+if TYPE_CHECKING:
+    import jinja2
+    import sqlalchemy as sa
+
+    from newsletter.content.store import SyncResult
 
 MARKDOWN_SOURCE = DEFAULT_SOURCE_NAME
 
@@ -48,6 +51,7 @@ def sync_markdown(settings: Settings, engine: sa.Engine, *, prune: bool = False)
     # imported here: the sources bring httpx, feedparser and front matter, which a build
     # (posts already in the store) never uses
     from newsletter.content.sources import SyncRequest, sync_source
+    from newsletter.content.store import SyncResult
 
     results = [
         sync_source(settings, engine, source, SyncRequest(prune=prune))
@@ -61,22 +65,27 @@ def sync_markdown(settings: Settings, engine: sa.Engine, *, prune: bool = False)
 
 
 def build_issue(
-    settings: Settings, engine: sa.Engine, ref: str | Path, env: jinja2.Environment | None = None
+    settings: Settings,
+    store: sa.Engine | PostReader,
+    ref: str | Path,
+    env: jinja2.Environment | None = None,
 ) -> Build:
     """Compile and check one issue (a slug or a path); raises on a bad file or template.
 
-    Pass the same ``env`` to repeated builds (preview, benchmarks) to reuse compiled templates;
-    Jinja still reloads a template whose file changed.
+    ``store`` is the database's engine, or a reader on it (``content.reading``: what the
+    command line uses on a SQLite file, so a build never imports the ORM). Pass the same
+    ``env`` to repeated builds (preview, benchmarks) to reuse compiled templates; Jinja still
+    reloads a template whose file changed.
     """
-    with Session(engine) as session:
+    with posts_of(store) as posts:
         issue = load_issue(
             ref,
             issues_dir=settings.issues_dir,
             templates_dir=settings.templates_dir,
             default_zone=settings.timezone,
-            references=lambda sections: reference_problems(session, sections),
+            references=lambda sections: reference_problems(posts, sections),
         )
-        sections = select_sections(session, issue)
+        sections = select_sections(posts, issue)
         env = env or make_environment(settings.templates_dir)
         compiled = compile_issue(env, issue, sections, org_context(settings))
     findings = check_compiled(compiled, postal_address=settings.postal_address)

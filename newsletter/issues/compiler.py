@@ -29,17 +29,21 @@ import cssutils
 import jinja2
 from markupsafe import Markup
 from mjml import mjml2html
-from premailer import Premailer
+
+from newsletter.issues.deferred import deferred
+
+with deferred("requests"):  # premailer's, for <link> stylesheets: never with allow_network=False
+    from premailer import Premailer
 
 from newsletter.content.html import sanitize, well_formed
-from newsletter.content.markdown import render_markdown
+from newsletter.content.markdown_html import render_markdown
+from newsletter.content.posts import StoredPost
 from newsletter.errors import CompileError
 from newsletter.issues import placeholders
 from newsletter.issues.exit_check import make_safe
 from newsletter.issues.file import Issue
 from newsletter.issues.plaintext import html_to_text
 from newsletter.issues.selection import Section
-from newsletter.models import Post
 
 _ATTR_WHITESPACE = re.compile(r'="([^"]*[\t\r\n][^"]*)"')
 _MJML_POSITION = re.compile(r"position (\d+)")
@@ -228,7 +232,7 @@ def issue_context(
     }
 
 
-def post_context(post: Post, issue: Issue) -> dict[str, Any]:
+def post_context(post: StoredPost, issue: Issue) -> dict[str, Any]:
     published = post.published_at.astimezone(issue.zone)
     return {
         "slug": post.slug,

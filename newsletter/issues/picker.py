@@ -15,6 +15,8 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select
 
+from newsletter.content.posts import StoredPost
+from newsletter.content.reading import PostReader
 from newsletter.issues.file import Issue
 from newsletter.issues.selection import plan_sections
 from newsletter.models import Post
@@ -47,8 +49,8 @@ class Found:
 def picker_rows(engine: sa.Engine, issue: Issue) -> list[list[Row]]:
     """Per section, its posts: what goes out first (in order), then what falls below the
     limit, then the excluded and those an earlier section took."""
-    with Session(engine) as session:
-        plans = plan_sections(session, issue)
+    with PostReader.of_engine(engine) as posts:
+        plans = plan_sections(posts, issue)
     out = []
     for plan in plans:
         chosen = {p.slug for p in plan.chosen}
@@ -100,5 +102,5 @@ def moved(order: list[str], slug: str, step: int) -> list[str] | None:
     return new[: max(here, there) + 1]
 
 
-def _row(post: Post, mark: Mark, position: int | None = None) -> Row:
+def _row(post: StoredPost, mark: Mark, position: int | None = None) -> Row:
     return Row(post.slug, post.title, post.published_at, mark, position)

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from newsletter.config import Settings
+from newsletter.content.reading import PostReader
 from newsletter.errors import IssueFileError, LocatedError, gathered
 from newsletter.files import replace_text
 from newsletter.issues import revisions
@@ -98,16 +98,16 @@ def load_candidate(settings: Settings, engine: sa.Engine, slug: str, text: str) 
     """``text`` loaded and checked as ``newsletter check`` would load the file; raises
     IssueFileError with the CLI's messages, naming the real file."""
     real = issue_path(settings, slug)
-    with candidate_file(slug, text) as path, Session(engine) as session:
+    with candidate_file(slug, text) as path, PostReader.of_engine(engine) as posts:
         try:
             issue = load_issue(
                 path,
                 issues_dir=settings.issues_dir,
                 templates_dir=settings.templates_dir,
                 default_zone=settings.timezone,
-                references=lambda sections: reference_problems(session, sections),
+                references=lambda sections: reference_problems(posts, sections),
             )
-            problems = reference_problems(session, [s.model_dump() for s in issue.spec.sections])
+            problems = reference_problems(posts, [s.model_dump() for s in issue.spec.sections])
             if problems:
                 raise gathered([issue.error_at(problem) for problem in problems])
         except IssueFileError as exc:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
-
-from newsletter.content.store import posts_by_slug, query_posts
+from newsletter.content.posts import StoredPost
+from newsletter.content.reading import PostReader, matching
 from newsletter.errors import did_you_mean, gathered
 from newsletter.issues.file import Issue, Problem, SectionSpec
-from newsletter.models import Post
 
 LISTED = 30  # at most this many existing categories or tags are listed in a message
 
@@ -23,18 +21,18 @@ LISTED = 30  # at most this many existing categories or tags are listed in a mes
 @dataclass(frozen=True)
 class Section:
     spec: SectionSpec
-    posts: list[Post]
+    posts: list[StoredPost]
 
 
-def select_sections(session: Session, issue: Issue) -> list[Section]:
+def select_sections(posts: PostReader, issue: Issue) -> list[Section]:
     """Each section's posts: pinned first, then the period's matches; no post twice in an issue.
 
     Raises IssueFileError listing every slug, category or tag the store does not have.
     """
-    problems = reference_problems(session, [s.model_dump() for s in issue.spec.sections])
+    problems = reference_problems(posts, [s.model_dump() for s in issue.spec.sections])
     if problems:
         raise gathered([issue.error_at(problem) for problem in problems])
-    return [Section(plan.spec, plan.chosen) for plan in plan_sections(session, issue)]
+    return [Section(plan.spec, plan.chosen) for plan in plan_sections(posts, issue)]
 
 
 @dataclass(frozen=True)
@@ -45,30 +43,25 @@ class Plan:
     what goes out; the editor's post picker shows all of it."""
 
     spec: SectionSpec
-    pinned: list[Post]
-    rest: list[Post]
-    excluded: list[Post]
-    elsewhere: list[Post]
+    pinned: list[StoredPost]
+    rest: list[StoredPost]
+    excluded: list[StoredPost]
+    elsewhere: list[StoredPost]
 
     @property
-    def chosen(self) -> list[Post]:
+    def chosen(self) -> list[StoredPost]:
         return (self.pinned + self.rest)[: max(self.spec.limit, len(self.pinned))]
 
 
-def plan_sections(session: Session, issue: Issue) -> list[Plan]:
+def plan_sections(posts: PostReader, issue: Issue) -> list[Plan]:
     """Each section's plan, in order; an earlier section's choice is taken from later ones.
     Names the store lacks are skipped here (``select_sections`` refuses them first)."""
-    known = posts_by_slug(session, [slug for s in issue.spec.sections for slug in s.pin])
+    known = posts.by_slug(slug for s in issue.spec.sections for slug in s.pin)
+    period = posts.published(since=issue.since, until=issue.until)
     used: set[str] = set()
     plans = []
     for spec in issue.spec.sections:
-        candidates = query_posts(
-            session,
-            since=issue.since,
-            until=issue.until,
-            categories=spec.categories,
-            tags=spec.tags,
-        )
+        candidates = matching(period, categories=spec.categories, tags=spec.tags)
         excluded, pins = set(spec.exclude), set(spec.pin)
         skip = used | excluded | pins
         rest = _ordered([p for p in candidates if p.slug not in skip], spec.order)
@@ -85,7 +78,7 @@ def plan_sections(session: Session, issue: Issue) -> list[Plan]:
     return plans
 
 
-def reference_problems(session: Session, sections: Sequence[object]) -> list[Problem]:
+def reference_problems(posts: PostReader, sections: Sequence[object]) -> list[Problem]:
     """What the sections (as the file has them, possibly malformed) name that the store lacks:
     pinned and excluded slugs, categories and tags, each with its closest existing name."""
     named = [
@@ -99,7 +92,7 @@ def reference_problems(session: Session, sections: Sequence[object]) -> list[Pro
     ]
     if not named:
         return []
-    rows = list(session.exec(select(Post.slug, Post.categories, Post.tags)))
+    rows = posts.names()
     if not rows:
         return [
             Problem(
@@ -152,7 +145,7 @@ def _unknown_name(key: str, name: str, kinds: dict[str, list[str]]) -> str:
     return message + (f"; the {plural} are: {listed}" if known else f"; no post has any {kind}")
 
 
-def _ordered(posts: list[Post], order: str) -> list[Post]:
+def _ordered(posts: list[StoredPost], order: str) -> list[StoredPost]:
     if order == "oldest":
         return sorted(posts, key=lambda p: (p.published_at, p.slug))
     if order == "title":

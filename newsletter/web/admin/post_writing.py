@@ -19,7 +19,7 @@ from newsletter.config import MarkdownSourceConfig
 from newsletter.content import authoring
 from newsletter.content.authoring import PostForm
 from newsletter.content.html import sanitize
-from newsletter.content.markdown import render_markdown
+from newsletter.content.markdown_html import render_markdown
 from newsletter.content.sources import SyncRequest, locked_sync
 from newsletter.errors import ContentError
 from newsletter.web.admin.auth import Editor, Staffer
