@@ -9,7 +9,7 @@ import sys
 CHECK = """
 import sys
 import newsletter.issues.compiler
-from newsletter.issues.deferred import DeferredModule
+from newsletter.deferred import DeferredModule
 stand_in = sys.modules["requests"]
 assert isinstance(stand_in, DeferredModule), type(stand_in)
 assert "urllib3" not in sys.modules and "http.cookiejar" not in sys.modules
@@ -22,6 +22,13 @@ assert type(sys.modules["requests"]).__name__ == "module"
 assert requests is sys.modules["requests"]
 assert stand_in.get is requests.get   # who held the stand-in sees the real functions
 assert requests.adapters.HTTPAdapter and Session is requests.Session
+import newsletter.config                # pydantic-settings without asyncio
+assert isinstance(sys.modules["asyncio"], DeferredModule)
+import asyncio
+async def answer():
+    return 42
+assert asyncio.run(answer()) == 42      # the real asyncio, on first use
+assert type(sys.modules["asyncio"]).__name__ == "module"
 print("ok")
 """
 

@@ -14,6 +14,7 @@ from newsletter.cli.console import (
     report_findings,
     reports_errors,
     shown,
+    visible,
 )
 
 issues_app = typer.Typer()
@@ -37,9 +38,9 @@ def build(
     target = out_dir or settings.build_dir / result.issue.slug
     files = write_build(result, target)
     compiled = result.compiled
-    out.print(f"built [bold]{shown(result.issue.slug)}[/]: {compiled.post_count} posts")
+    out.line(f"built {visible(result.issue.slug)}: {compiled.post_count} posts")
     for kind, path in files.items():
-        out.print(f"  {kind:5} {shown(path)}  ({path.stat().st_size / 1024:.1f} KB)")
+        out.line(f"  {kind:5} {visible(path)}  ({path.stat().st_size / 1024:.1f} KB)")
     report_findings(result)
     if has_errors(result.findings):
         raise typer.Exit(1)
@@ -59,7 +60,7 @@ def check(
     report_findings(result)
     errors = sum(f.level == "error" for f in result.findings)
     warnings = len(result.findings) - errors
-    out.print(f"{shown(result.issue.slug)}: {errors} errors, {warnings} warnings")
+    out.line(f"{visible(result.issue.slug)}: {errors} errors, {warnings} warnings")
     if errors:
         raise typer.Exit(1)
 

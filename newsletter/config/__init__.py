@@ -23,12 +23,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+
+from newsletter.deferred import deferred
+
+with deferred("asyncio"):  # pydantic-settings' CliApp only (never used): not for every command
+    from pydantic_settings import (
+        BaseSettings,
+        PydanticBaseSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
 
 from newsletter.config.email_jobs import EmailJobSettings
 from newsletter.config.scaling import ScalingSettings

@@ -30,7 +30,7 @@ import jinja2
 from markupsafe import Markup
 from mjml import mjml2html
 
-from newsletter.issues.deferred import deferred
+from newsletter.deferred import deferred
 
 with deferred("requests"):  # premailer's, for <link> stylesheets: never with allow_network=False
     from premailer import Premailer

@@ -1,9 +1,10 @@
 """Importing a library without the part of it this process never runs.
 
-premailer imports ``requests`` at its top to download ``<link>`` stylesheets, which the
-compiler never lets it do (``allow_network=False``); importing requests (urllib3, http.client,
-http.cookiejar, charset detection) was about a tenth of a cold ``newsletter build``.
-``deferred("requests")`` puts a stand-in module in ``sys.modules`` while premailer is imported,
+Two libraries import, at their top, a module only one function of theirs uses, which we never
+call: premailer imports ``requests`` to download ``<link>`` stylesheets (the compiler passes
+``allow_network=False``), pydantic-settings imports ``asyncio`` (and with it ``ssl``) for its
+``CliApp``. Every command pays for the settings, and a cold ``newsletter build`` for premailer.
+``deferred(name)`` puts a stand-in module in ``sys.modules`` while such a library is imported,
 and leaves it there: the real module is imported the first time anything reads an attribute of
 it (``requests.get``, ``from requests import Session``, ``import requests.adapters``), so code
 that does use requests later in the same process gets the real thing, only later. Where the
