@@ -112,12 +112,15 @@ def signup_many(
 
 def unavailable(exc: Exception) -> bool:
     """Whether ``exc`` says the database cannot be used now, whatever is written: unreachable,
-    locked past ``busy_timeout``, read-only, its disk failing (an OperationalError), or the
-    connection lost; not a conflict between transactions (SQLSTATE class 40: a deadlock, a
+    locked past ``busy_timeout``, read-only, its disk failing (the driver's OperationalError),
+    or the connection lost; not a conflict between transactions (SQLSTATE class 40: a deadlock, a
     serialization failure), which one signup per transaction may avoid."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    driver = type(exc.orig).__mro__  # the driver's own OperationalError (DB-API 2 names it so)
+    if not any(cls.__name__ == "OperationalError" for cls in driver):
         return False
     return not str(getattr(exc.orig, "sqlstate", "") or "").startswith("40")
 

@@ -126,9 +126,14 @@ def test_the_writer_goes_on_after_a_failed_batch_with_the_signups_behind_it(
 
 
 def test_a_conflict_between_transactions_is_not_unavailability() -> None:
-    class Conflict(Exception):
-        sqlstate = "40P01"  # deadlock detected: one signup per transaction may avoid it
+    class OperationalError(Exception):  # a driver's, as DB-API 2 names it
+        def __init__(self, sqlstate: str) -> None:
+            self.sqlstate = sqlstate
 
-    assert not unavailable(sa.exc.OperationalError("INSERT", {}, Conflict()))
+    deadlock = OperationalError("40P01")  # one signup per transaction may avoid it
+    assert unavailable(sa.exc.OperationalError("INSERT", {}, OperationalError("57P03")))
+    assert not unavailable(sa.exc.OperationalError("INSERT", {}, deadlock))
+    assert not unavailable(sa.exc.OperationalError("INSERT", {}, Exception("not the driver's")))
+
     assert unavailable(sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("locked")))
     assert not unavailable(sa.exc.IntegrityError("INSERT", {}, Exception("unique")))
