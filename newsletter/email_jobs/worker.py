@@ -80,12 +80,13 @@ class Delivery:
         *,
         halt: threading.Event | None = None,
         job_id: int | None = None,
-        between: Callable[[], None] | None = None,
+        pause: Callable[[], float] | None = None,
     ) -> Drained:
         """Every job due now, each tried once (a job put back for a retry waits for a later
         pass); first, jobs a dead worker left in flight become uncertain. How each job ended is
-        recorded in the transaction that claims the next (``claims.next_job``); ``between`` is
-        called after each job (the server's worker yields to requests there)."""
+        recorded in the transaction that claims the next (``claims.next_job``). ``pause``, after
+        each job: seconds to wait before the next (the server's worker yields to requests); the
+        job is recorded first, so nothing sent waits in flight through a pause."""
         lease = timedelta(seconds=self.settings.email_job_lease)
         done = Drained(recovered=queue.recover(self.engine, lease=lease, own=self.worker))
         due_by = utcnow()
@@ -104,16 +105,25 @@ class Delivery:
             state = ended[1].state
             name = "retried" if state == EmailJobState.queued else state.value
             setattr(done, name, getattr(done, name) + 1)
-            if between is not None:
-                between()
+            wait = 0.0 if pause is None else pause()
+            if wait > 0:
+                self._record(*ended)
+                ended = None
+                if halt is None:
+                    time.sleep(wait)
+                else:
+                    halt.wait(wait)
 
     def deliver(self, job: Claimed) -> EmailJobState:
         """Build and hand over one claimed (in flight, committed) job; record how it ended."""
         settled = self._outcome(job)
+        self._record(job, settled)
+        return settled.state
+
+    def _record(self, job: Claimed, settled: Settled) -> None:
         if not claims.settle(self.engine, job.id, self.worker, settled.state,
                              error=settled.error, retry_at=settled.retry_at):  # fmt: skip
             _not_mine(job, settled)
-        return settled.state
 
     def _outcome(self, job: Claimed) -> Settled:
         """Build and hand over one claimed (in flight, committed) job: how it ended, to be
@@ -175,7 +185,7 @@ def drain(settings: Settings, engine: sa.Engine, transport: Transport) -> Draine
 class EmailWorker:
     """The loop: ``start()`` in a thread (``newsletter serve``) or ``run()`` in the foreground
     (``newsletter worker``); ``wake()`` runs a pass now (a signup in this process: the loop then
-    yields to requests, ``_yield``); ``stop()`` ends it after the job in flight. ``passes``
+    yields to requests, ``_pause``); ``stop()`` ends it after the job in flight. ``passes``
     counts the passes done (for tests)."""
 
     def __init__(
@@ -234,7 +244,7 @@ class EmailWorker:
                 return
             try:
                 self._cpu = time.thread_time()
-                done = self.delivery.drain(halt=self._halt, between=self._yield)
+                done = self.delivery.drain(halt=self._halt, pause=self._pause)
                 if time.monotonic() >= next_prune:
                     queue.prune(self.engine)
                     next_prune = time.monotonic() + PRUNE_EVERY
@@ -245,7 +255,7 @@ class EmailWorker:
             if done:
                 log.info("email worker: %s", done.line())
 
-    def _yield(self) -> None:
+    def _pause(self) -> float:
         """After each job, while signups are arriving here (a wake in the last ``BUSY_WINDOW``
         seconds): a pause long enough that this thread's CPU time stays under ``share`` of the
         time (``email_worker_busy_share``). Python runs one thread of a process at a time, so
@@ -254,8 +264,7 @@ class EmailWorker:
         cpu = time.thread_time()
         used, self._cpu = cpu - self._cpu, cpu
         if self.share >= 1 or time.monotonic() - self._woken_at > BUSY_WINDOW:
-            return
+            return 0.0
         pause = min(used * (1 - self.share) / self.share, PAUSE_MOST)
         self.paused += pause
-        self._halt.wait(pause)
-        self._cpu = time.thread_time()
+        return pause
