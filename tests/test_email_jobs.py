@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.email_jobs import queue
+from newsletter.email_jobs import claims, queue
 from newsletter.email_jobs.queue import DIED
 from newsletter.email_jobs.worker import Delivery
 from newsletter.models import EmailJobState, Role, email_job_table, utcnow
@@ -224,7 +224,7 @@ def test_a_claim_elsewhere_is_uncertain_only_past_the_lease(project, engine, fak
     signup(engine, "bo@example.org")
     now = utcnow()
     for _ in range(2):  # two jobs in flight on a host we cannot see
-        assert queue.claim(engine, "elsewhere.example:4242:abcd", due_by=now) is not None
+        assert claims.claim(engine, "elsewhere.example:4242:abcd", due_by=now) is not None
     with engine.begin() as connection:  # the first was claimed an hour ago
         connection.execute(
             email_job_table.update()
@@ -271,9 +271,9 @@ def test_old_jobs_are_pruned_and_an_old_failed_link_forgotten(project, engine):
         queue.ask_staff_link(engine, staff.id, "a-token", links.INVITE)
     signup(engine, "ann@example.org")
     for state in (EmailJobState.failed, EmailJobState.sent, EmailJobState.sent):
-        job = queue.claim(engine, "here:1:x", due_by=utcnow())
+        job = claims.claim(engine, "here:1:x", due_by=utcnow())
         assert job is not None
-        queue.settle(engine, job.id, "here:1:x", state, error="refused")
+        claims.settle(engine, job.id, "here:1:x", state, error="refused")
     with engine.begin() as connection:  # the failed link and one sent job ended long ago
         for job_id, age in ((1, timedelta(days=2)), (2, timedelta(days=31))):
             connection.execute(
@@ -299,7 +299,7 @@ def test_a_pass_that_failed_half_way_leaves_its_job_uncertain_for_its_next_pass(
     settings = _settings(fake)
     signup(engine, "ann@example.org")
     worker = Delivery(settings, engine, make_transport(settings), worker="here:1:abcd")
-    assert queue.claim(engine, worker.worker, due_by=utcnow()) is not None
+    assert claims.claim(engine, worker.worker, due_by=utcnow()) is not None
     done = worker.drain()
     assert (done.recovered, done.sent) == (1, 0)
     assert _job(engine).state == "uncertain" and fake.recipients() == []

@@ -12,6 +12,13 @@ class EmailJobSettings(BaseModel):
     email_worker_in_server: bool = Field(
         True, description="`newsletter serve` delivers queued emails in a background thread."
     )
+    email_worker_busy_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="While signups are arriving, the share of its web process's time (Python runs"
+        " one thread at a time) the worker inside `newsletter serve` may take; 1: no limit.",
+    )
     email_job_interval: float = Field(
         2.0,
         gt=0,

@@ -1,6 +1,7 @@
 """Each kind of email job becomes its Message at delivery time, or is dropped with a reason.
 
-A confirmation (and a re-permission email) is built from the subscriber as they are now, with
+A confirmation (and a re-permission email) is built from the subscriber as they are now (read in
+the transaction that claimed the job, ``claims.next_job``), with
 a freshly signed link (``subscribers/confirmation.py``): nothing of it is stored in the job, and
 a person who confirmed or was erased meanwhile gets nothing. A staff sign-in link is the one
 thing fixed when it was asked for: its token is in the job's payload (only its SHA-256 is in
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import Settings
-from newsletter.email_jobs.queue import Claimed
+from newsletter.email_jobs.claims import Claimed, Person
 from newsletter.models import EmailJobKind, Subscriber, SubscriberStatus
 from newsletter.staff import invitation, links
 from newsletter.subscribers.confirmation import Confirmations
@@ -51,8 +52,7 @@ class Kinds:
     def _confirmation(self, job: Claimed) -> Message | Drop:
         if job.subscriber_id is None:
             return Drop("erased before the email went")
-        with Session(self.engine) as session:
-            person = session.get(Subscriber, job.subscriber_id)
+        person = job.person if job.person is not None else self._person(job.subscriber_id)
         if person is None:
             return Drop("erased before the email went")
         if person.status == SubscriberStatus.confirmed:
@@ -60,6 +60,14 @@ class Kinds:
         if job.kind == EmailJobKind.reconfirm and person.status != SubscriberStatus.pending:
             return Drop(f"{person.status} before the email went")
         return self.confirmations.message(person)
+
+    def _person(self, subscriber_id: int) -> Person | None:
+        """The subscriber, when the claim did not read them (``claims.next_job`` does)."""
+        with Session(self.engine) as session:
+            found = session.get(Subscriber, subscriber_id)
+        if found is None or found.id is None:
+            return None
+        return Person(found.id, found.key, found.email, found.name, found.status)
 
     def _staff_link(self, job: Claimed) -> Message | Drop:
         token, purpose = job.payload.get("token"), job.payload.get("purpose")

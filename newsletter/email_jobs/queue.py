@@ -1,12 +1,14 @@
-"""The email job table's operations: enqueue, claim, settle, recover, list and retry.
+"""The email job table's operations: enqueue, recover, prune, list and retry (claim and settle:
+``claims.py``).
 
 Every change is one short transaction, so a process killed at any moment leaves the table
 consistent. A job is claimed by one worker only: ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE
 SKIP LOCKED)`` on PostgreSQL, the same UPDATE guarded by ``state = 'queued'`` on SQLite (whose
-transactions take the write lock when they begin, db.py). The claim is committed, ``in_flight``,
-before the message is built and handed to the transport; a job found in flight after its worker
-died (or past ``email_job_lease``) becomes ``uncertain`` and is sent again only when the operator
-asks (``newsletter jobs retry``): the send ledger's rule (docs/sending.md).
+transactions take the write lock when they begin, db.py): ``claims.py``. The claim is
+committed, ``in_flight``, before the message is built and handed to the transport; a job found
+in flight after its worker died (or past ``email_job_lease``) becomes ``uncertain`` and is sent
+again only when the operator asks (``newsletter jobs retry``): the send ledger's rule
+(docs/sending.md).
 """
 
 from __future__ import annotations
@@ -35,10 +37,6 @@ CONFIRMATION_KINDS = (EmailJobKind.confirmation.value, EmailJobKind.reconfirm.va
 KEEP_FINISHED = timedelta(days=30)  # sent and dropped jobs are pruned after this
 KEEP_SECRET = timedelta(days=1)  # a failed job's payload, after this (a sign-in link's life)
 table = email_job_table
-CLAIMED = (
-    table.c.id, table.c.kind, table.c.subscriber_id, table.c.staff_id, table.c.payload,
-    table.c.attempts, table.c.created_at,
-)  # fmt: skip
 
 
 def one_line(text: str) -> str:
@@ -135,85 +133,6 @@ def waiting_for(engine: sa.Engine, subscriber_id: int) -> int | None:
                 table.c.state == EmailJobState.queued.value,
             )
         ).scalar()
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    kind: EmailJobKind
-    subscriber_id: int | None
-    staff_id: int | None
-    payload: dict[str, Any]
-    attempts: int  # this one included
-    created_at: datetime
-
-
-def claim(
-    engine: sa.Engine, worker: str, *, due_by: datetime, job_id: int | None = None
-) -> Claimed | None:
-    """The oldest queued job due by ``due_by`` (or job ``job_id``, if queued), marked in flight
-    for ``worker`` and committed; None when there is none."""
-    pick = sa.select(table.c.id).where(
-        table.c.state == EmailJobState.queued.value, table.c.next_attempt_at <= due_by
-    )
-    if job_id is not None:
-        pick = pick.where(table.c.id == job_id)
-    pick = pick.order_by(table.c.next_attempt_at, table.c.id).limit(1)
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        row = connection.execute(
-            table.update()
-            .where(table.c.id == pick.scalar_subquery())
-            .where(table.c.state == EmailJobState.queued.value)
-            .values(
-                state=EmailJobState.in_flight.value,
-                attempts=table.c.attempts + 1,
-                claimed_at=utcnow(),
-                claimed_by=worker,
-            )
-            .returning(*CLAIMED)
-        ).first()
-    if row is None:
-        return None
-    payload = json.loads(row.payload) if row.payload else {}
-    return Claimed(
-        row.id, EmailJobKind(row.kind), row.subscriber_id, row.staff_id,
-        payload if isinstance(payload, dict) else {}, row.attempts, row.created_at,
-    )  # fmt: skip
-
-
-def settle(
-    engine: sa.Engine,
-    job_id: int,
-    worker: str,
-    state: EmailJobState,
-    *,
-    error: str = "",
-    retry_at: datetime | None = None,
-) -> bool:
-    """How the worker's job in flight ended. ``queued`` with ``retry_at``: try again then. A
-    sent or dropped job's payload (a sign-in link's token) is wiped. False when the job was no
-    longer this worker's (another worker marked it uncertain: past the lease)."""
-    now = utcnow()
-    values: dict[str, Any] = {"state": state.value, "last_error": one_line(error)}
-    if state == EmailJobState.queued:
-        values.update(next_attempt_at=retry_at or now, claimed_by="")
-    else:
-        values["finished_at"] = now
-    if state in (EmailJobState.sent, EmailJobState.dropped):
-        values["payload"] = ""
-    with engine.begin() as connection:
-        settled = connection.execute(
-            table.update()
-            .where(
-                table.c.id == job_id,
-                table.c.claimed_by == worker,
-                table.c.state == EmailJobState.in_flight.value,
-            )
-            .values(values)
-        )
-    return bool(settled.rowcount)
 
 
 def recover(engine: sa.Engine, *, lease: timedelta, own: str = "") -> int:

@@ -21,15 +21,16 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from newsletter.config import Settings
-from newsletter.email_jobs import queue
+from newsletter.email_jobs import claims, queue
+from newsletter.email_jobs.claims import Claimed, Settled
 from newsletter.email_jobs.kinds import Drop, Kinds
-from newsletter.email_jobs.queue import Claimed
 from newsletter.models import EmailJobState, utcnow
 from newsletter.sending.ledger import worker_id
 from newsletter.sending.retrying import backoff_delay
@@ -37,6 +38,8 @@ from newsletter.transports.base import DeliveryError, Transport
 
 log = logging.getLogger("newsletter.email_jobs")
 PRUNE_EVERY = 3600.0  # seconds between two prunes of old sent and dropped jobs
+BUSY_WINDOW = 0.5  # seconds after a wake (a signup here) during which the server is busy
+PAUSE_MOST = 1.0  # seconds: the longest pause after one job
 
 
 @dataclass
@@ -72,23 +75,59 @@ class Delivery:
         self.worker = worker or worker_id()
         self.kinds = Kinds(settings, engine)
 
-    def drain(self, *, halt: threading.Event | None = None, job_id: int | None = None) -> Drained:
+    def drain(
+        self,
+        *,
+        halt: threading.Event | None = None,
+        job_id: int | None = None,
+        pause: Callable[[], float] | None = None,
+    ) -> Drained:
         """Every job due now, each tried once (a job put back for a retry waits for a later
-        pass); first, jobs a dead worker left in flight become uncertain."""
+        pass); first, jobs a dead worker left in flight become uncertain. How each job ended is
+        recorded in the transaction that claims the next (``claims.next_job``). ``pause``, after
+        each job: seconds to wait before the next (the server's worker yields to requests); the
+        job is recorded first, so nothing sent waits in flight through a pause."""
         lease = timedelta(seconds=self.settings.email_job_lease)
         done = Drained(recovered=queue.recover(self.engine, lease=lease, own=self.worker))
         due_by = utcnow()
-        while halt is None or not halt.is_set():
-            job = queue.claim(self.engine, self.worker, due_by=due_by, job_id=job_id)
+        ended: tuple[Claimed, Settled] | None = None
+        while True:
+            more = halt is None or not halt.is_set()
+            mine, job = claims.next_job(
+                self.engine, self.worker, due_by=due_by, job_id=job_id,
+                settled=None if ended is None else ended[1], claim=more,
+            )  # fmt: skip
+            if ended is not None and mine is False:
+                _not_mine(*ended)
             if job is None:
-                break
-            outcome = self.deliver(job)
-            name = "retried" if outcome == EmailJobState.queued else outcome.value
+                return done
+            ended = job, self._outcome(job)
+            state = ended[1].state
+            name = "retried" if state == EmailJobState.queued else state.value
             setattr(done, name, getattr(done, name) + 1)
-        return done
+            wait = 0.0 if pause is None else pause()
+            if wait > 0:
+                self._record(*ended)
+                ended = None
+                if halt is None:
+                    time.sleep(wait)
+                else:
+                    halt.wait(wait)
 
     def deliver(self, job: Claimed) -> EmailJobState:
         """Build and hand over one claimed (in flight, committed) job; record how it ended."""
+        settled = self._outcome(job)
+        self._record(job, settled)
+        return settled.state
+
+    def _record(self, job: Claimed, settled: Settled) -> None:
+        if not claims.settle(self.engine, job.id, self.worker, settled.state,
+                             error=settled.error, retry_at=settled.retry_at):  # fmt: skip
+            _not_mine(job, settled)
+
+    def _outcome(self, job: Claimed) -> Settled:
+        """Build and hand over one claimed (in flight, committed) job: how it ended, to be
+        recorded."""
         try:
             built = self.kinds.message(job)
         except DeliveryError as exc:  # an address with no ASCII form: never mailable
@@ -109,9 +148,9 @@ class Delivery:
         except Exception as exc:  # unforeseen, during the call: it may have gone out
             log.exception("email job %s: the transport failed unexpectedly", job.id)
             return self._settle(job, EmailJobState.uncertain, f"{type(exc).__name__}: {exc}")
-        return self._settle(job, EmailJobState.sent)
+        return Settled(job.id, EmailJobState.sent)
 
-    def _again(self, job: Claimed, error: str, retry_after: float | None = None) -> EmailJobState:
+    def _again(self, job: Claimed, error: str, retry_after: float | None = None) -> Settled:
         settings = self.settings
         if job.attempts >= settings.email_job_max_attempts:
             return self._settle(job, EmailJobState.failed, f"{error} (after {job.attempts} tries)")
@@ -122,26 +161,20 @@ class Delivery:
             retry_after=retry_after,
             jitter=_equal_jitter,
         )
-        retry_at = utcnow() + timedelta(seconds=delay)
-        self._record(job, EmailJobState.queued, error, retry_at)
         log.warning("email job %s: try %s failed, again in %.0f s: %s", job.id, job.attempts,
                     delay, queue.one_line(error))  # fmt: skip
-        return EmailJobState.queued
+        return Settled(job.id, EmailJobState.queued, error, utcnow() + timedelta(seconds=delay))
 
-    def _settle(self, job: Claimed, state: EmailJobState, error: str = "") -> EmailJobState:
-        self._record(job, state, error)
+    def _settle(self, job: Claimed, state: EmailJobState, error: str = "") -> Settled:
         if state in (EmailJobState.failed, EmailJobState.uncertain):
             log.error("email job %s (%s) %s: %s", job.id, job.kind, state, queue.one_line(error))
-        return state
+        return Settled(job.id, state, error)
 
-    def _record(
-        self, job: Claimed, state: EmailJobState, error: str, retry_at: datetime | None = None
-    ) -> None:
-        mine = queue.settle(self.engine, job.id, self.worker, state, error=error, retry_at=retry_at)
-        if not mine:
-            log.warning("email job %s ended %s, but another worker had marked it uncertain "
-                        "(it was in flight past email_job_lease); it stays uncertain", job.id,
-                        state)  # fmt: skip
+
+def _not_mine(job: Claimed, settled: Settled) -> None:
+    log.warning("email job %s ended %s, but another worker had marked it uncertain "
+                "(it was in flight past email_job_lease); it stays uncertain", job.id,
+                settled.state)  # fmt: skip
 
 
 def drain(settings: Settings, engine: sa.Engine, transport: Transport) -> Drained:
@@ -151,8 +184,9 @@ def drain(settings: Settings, engine: sa.Engine, transport: Transport) -> Draine
 
 class EmailWorker:
     """The loop: ``start()`` in a thread (``newsletter serve``) or ``run()`` in the foreground
-    (``newsletter worker``); ``wake()`` runs a pass now; ``stop()`` ends it after the job in
-    flight. ``passes`` counts the passes done (for tests)."""
+    (``newsletter worker``); ``wake()`` runs a pass now (a signup in this process: the loop then
+    yields to requests, ``_pause``); ``stop()`` ends it after the job in flight. ``passes``
+    counts the passes done (for tests)."""
 
     def __init__(
         self,
@@ -166,7 +200,11 @@ class EmailWorker:
         self.settings, self.engine, self.transport = settings, engine, transport
         self.enabled = enabled
         self.interval = interval or settings.email_job_interval
+        self.share = settings.email_worker_busy_share
         self.passes = 0
+        self.paused = 0.0  # seconds spent yielding to requests (for tests and the log)
+        self._woken_at = -BUSY_WINDOW  # time.monotonic() of the latest wake
+        self._cpu = 0.0  # this thread's CPU time after the latest pause
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
@@ -184,6 +222,7 @@ class EmailWorker:
         """A pass now (after the one in progress); False when no loop runs here."""
         if self._thread is None:
             return False
+        self._woken_at = time.monotonic()
         self._wake.set()
         return True
 
@@ -204,7 +243,8 @@ class EmailWorker:
             if self._halt.is_set():
                 return
             try:
-                done = self.delivery.drain(halt=self._halt)
+                self._cpu = time.thread_time()
+                done = self.delivery.drain(halt=self._halt, pause=self._pause)
                 if time.monotonic() >= next_prune:
                     queue.prune(self.engine)
                     next_prune = time.monotonic() + PRUNE_EVERY
@@ -214,3 +254,17 @@ class EmailWorker:
             self.passes += 1
             if done:
                 log.info("email worker: %s", done.line())
+
+    def _pause(self) -> float:
+        """After each job, while signups are arriving here (a wake in the last ``BUSY_WINDOW``
+        seconds): a pause long enough that this thread's CPU time stays under ``share`` of the
+        time (``email_worker_busy_share``). Python runs one thread of a process at a time, so
+        a worker that never paused would take about half of the web process during a burst;
+        the emails wait a little instead, and go at full pace once the burst is over."""
+        cpu = time.thread_time()
+        used, self._cpu = cpu - self._cpu, cpu
+        if self.share >= 1 or time.monotonic() - self._woken_at > BUSY_WINDOW:
+            return 0.0
+        pause = min(used * (1 - self.share) / self.share, PAUSE_MOST)
+        self.paused += pause
+        return pause

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from markupsafe import Markup
@@ -37,6 +38,17 @@ from newsletter.transports.base import DeliveryError, Message, Recipient
 
 TEMPLATE = "confirm"
 URL_TOKEN = placeholders.token(placeholders.CONFIRM_URL)
+
+
+class Addressee(Protocol):
+    """Whom a confirmation goes to: a ``Subscriber``, or the row the email worker read."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 class Confirmations:
@@ -65,7 +77,7 @@ class Confirmations:
                 self._compiled = compile_template(env, TEMPLATE, context)
             return self._compiled
 
-    def message(self, subscriber: Subscriber) -> Message:
+    def message(self, subscriber: Addressee) -> Message:
         """The email to one subscriber, addressed in ASCII (an international domain in
         punycode); DeliveryError for an address that has no ASCII form."""
         address = sendable(subscriber.email)

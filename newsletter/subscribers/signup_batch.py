@@ -14,7 +14,10 @@ written. So no rule depends on how signups were grouped.
 A batch whose transaction fails (say another process inserted one of the addresses meanwhile:
 an IntegrityError) is written again one signup per transaction (``store.signup``, which retries
 that race once), so one bad signup cannot fail the others: each gets its own outcome, a result
-or the exception that signup alone would have raised.
+or the exception that signup alone would have raised. When the database itself is unavailable
+(``unavailable``: locked past ``busy_timeout``, read-only, unreachable) every signup of the
+batch gets that error at once: one by one, each would wait as long again (64 × 30 s when
+locked) to fail the same way.
 
 The web app's ``web/signup_writer.py`` hands this the signups that wait while a batch is being
 written (bench/signup.py).
@@ -99,9 +102,27 @@ def signup_many(
     outcome."""
     try:  # a batch of one too: fewer statements than the single-signup path
         return list(_together(engine, wanted, ask, ask_new))
-    except Exception:  # one signup's failure must not fail the others: each alone
+    except Exception as exc:  # one signup's failure must not fail the others: each alone
+        if unavailable(exc):  # each alone would wait as long (busy_timeout) and fail the same
+            log.warning("a batch of %d signups failed: the database is unavailable", len(wanted))
+            return [exc] * len(wanted)
         log.info("a batch of %d signups failed; writing them one by one", len(wanted))
     return [_alone(engine, one, ask) for one in wanted]
+
+
+def unavailable(exc: Exception) -> bool:
+    """Whether ``exc`` says the database cannot be used now, whatever is written: unreachable,
+    locked past ``busy_timeout``, read-only, its disk failing (the driver's OperationalError),
+    or the connection lost; not a conflict between transactions (SQLSTATE class 40: a deadlock, a
+    serialization failure), which one signup per transaction may avoid."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    driver = type(exc.orig).__mro__  # the driver's own OperationalError (DB-API 2 names it so)
+    if not any(cls.__name__ == "OperationalError" for cls in driver):
+        return False
+    return not str(getattr(exc.orig, "sqlstate", "") or "").startswith("40")
 
 
 def _alone(engine: sa.Engine, one: Wanted, ask: store.Ask) -> Outcome:

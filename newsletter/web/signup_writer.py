@@ -9,12 +9,15 @@ a few on PostgreSQL. Each writer runs its batch in a worker thread, off the even
 
 Each request gets exactly its own signup's outcome: whether a confirmation email's job was
 queued (the app then wakes its email worker), or the exception that signup alone raised (a
-failed batch is written again one signup per transaction, so one bad signup fails alone).
+failed batch is written again one signup per transaction, so one bad signup fails alone), or,
+when the database could not be used at all, its error (the request answers 503). No request
+waits for ever: a writer goes on after a failed batch, and a cancelled one cancels the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import anyio
 import sqlalchemy as sa
@@ -22,6 +25,7 @@ import sqlalchemy as sa
 from newsletter.subscribers import store
 from newsletter.subscribers.signup_batch import AskNew, Outcome, Wanted, signup_many
 
+log = logging.getLogger("newsletter.subscribers")
 MOST = 64  # signups in one transaction at most
 
 
@@ -57,16 +61,24 @@ class SignupWriter:
         return await future
 
     async def _write(self) -> None:
-        """Batches of what waits, until nothing does."""
+        """Batches of what waits, until nothing does. A batch that could not be written at all
+        (``signup_many`` raised) answers each of its requests with that error, and the writer
+        goes on with what waits behind it; cancelled (the server stopping), it cancels every
+        request still waiting, so none waits for a writer that is gone."""
         try:
             while self.waiting:
                 batch = self.waiting[: self.most]
                 del self.waiting[: self.most]
                 try:
-                    outcomes = await anyio.to_thread.run_sync(
+                    outcomes: list[Outcome] = await anyio.to_thread.run_sync(
                         signup_many, self.engine, [one for one, _ in batch], self.ask, self.ask_new
                     )
-                except BaseException:  # cancelled (the server stopping): nobody is answered
+                except Exception as exc:  # each of these requests raises it (errors.py: a 503)
+                    log.error("%d signups could not be written: %s", len(batch), exc)
+                    outcomes = [exc] * len(batch)
+                except BaseException:  # cancelled: nobody is answered
+                    batch += self.waiting
+                    self.waiting.clear()
                     for _, future in batch:
                         _settle(future, None)
                     raise
