@@ -9,6 +9,7 @@ opens the engine (docs/architecture.md, "Startup").
 from __future__ import annotations
 
 import functools
+import gc
 import re
 import sys
 from collections.abc import Callable
@@ -177,6 +178,15 @@ def open_engine(settings: Settings) -> sa.Engine:
     _engines.append(engine)
     db.ensure_schema(engine)
     return engine
+
+
+def one_shot() -> None:
+    """For a command that does one bounded job and exits (``build``, ``check``): no cyclic
+    garbage collection from here on. Reference counting still frees nearly everything at once;
+    the rest (lxml's and cssutils' trees of one issue) goes when the process ends. Collections
+    were about 7% of the imports such a command makes (medians of 15 fresh processes). Never
+    for a command that runs on (``serve``, ``worker``, ``send``, ``preview``)."""
+    gc.disable()
 
 
 def open_posts(settings: Settings) -> sa.Engine | PostReader:

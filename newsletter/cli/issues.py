@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.console import (
+    one_shot,
     open_engine,
     open_posts,
     out,
@@ -29,6 +30,7 @@ def build(
     ] = None,
 ) -> None:
     """Compile an issue to index.html, index.txt and index.mjml, and run the checks."""
+    one_shot()
     from newsletter.config import get_settings
     from newsletter.issues.build import build_issue, write_build
     from newsletter.issues.checks import has_errors
@@ -52,6 +54,7 @@ def check(
     issue: Annotated[str, typer.Argument(help="Issue slug or path to its .toml file.")],
 ) -> None:
     """Run the pre-send checks; exit 1 when any is an error."""
+    one_shot()
     from newsletter.config import get_settings
     from newsletter.issues.build import build_issue
 
