@@ -72,6 +72,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/bomb.py
 	$(BIN)/python bench/signup.py
 	$(BIN)/python bench/signup.py --worker-in-server
+	$(BIN)/python bench/email_job_cpu.py
 	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/webhook.py --runs 5
