@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,6 +60,12 @@ SECURITY_HEADERS = {
 }
 
 
+def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
+
+
 def shorten(text: str, limit: int = 60) -> str:
     """At most ``limit`` characters of what someone sent, for error messages."""
     return text if len(text) <= limit else f"{text[:limit]}…"
@@ -87,6 +93,10 @@ class Edge:
         parts = urlsplit(base_url)
         origin = f"{parts.scheme}://{parts.netloc}"
         self.headers = {CSP: PAGE_POLICY.format(origin=origin), **SECURITY_HEADERS}
+        # as the server writes them (lower-case names, latin-1), made once: added to every
+        # answer that does not set its own
+        self.raw = _raw(self.headers)
+        self.raw_admin = _raw(self.headers | ADMIN_HEADERS)
         self.limits = dict(limits)
         self.default_limit = default_limit
 
@@ -123,11 +133,10 @@ class Edge:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                wanted = self.headers | ADMIN_HEADERS if admin else self.headers
-                for name, value in wanted.items():
-                    if name not in headers:
-                        headers[name] = value
+                given = list(message.get("headers", []))
+                present = {name.lower() for name, _ in given}
+                wanted = self.raw_admin if admin else self.raw
+                message["headers"] = given + [h for h in wanted if h[0] not in present]
             elif message["type"] == "http.response.body" and head:
                 if message.get("more_body", False):
                     return
