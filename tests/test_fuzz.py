@@ -126,9 +126,10 @@ def server(project: Path, database_url: str) -> Iterator[Server]:
 
 
 def _header(rng: random.Random) -> str:
-    """A header value httpx can send: printable Latin-1, no line breaks, sometimes long."""
+    """A header value httpx can send: printable Latin-1, no line breaks, no space at either end
+    (h11 refuses one: the request would never leave the client), sometimes long."""
     value = hostile.text(rng, 2).encode("latin-1", "replace").decode("latin-1")
-    return "".join(c for c in value if " " <= c <= "~")[:2000]
+    return "".join(c for c in value if " " <= c <= "~")[:2000].strip(" ")
 
 
 def _token(rng: random.Random, server: Server) -> str:
