@@ -55,7 +55,7 @@ def _readers(engine: sa.Engine, settings: Settings) -> list[tuple[str, PostReade
     opened = open_sqlite(settings.database_url, HEAD)
     if engine.dialect.name == "sqlite":
         assert opened is not None
-        readers.append(("sqlite3", opened[0]))
+        readers.append(("sqlite3", opened))
     else:
         assert opened is None  # PostgreSQL: always the engine
     return readers
@@ -134,15 +134,14 @@ def test_a_failing_read_is_one_line(tmp_path: Path) -> None:
     engine = db.make_engine(f"sqlite:///{path}")
     db.upgrade(engine)
     engine.dispose()
-    opened = open_sqlite(f"sqlite:///{path}", HEAD)
-    assert opened is not None
-    reader, close = opened
+    reader = open_sqlite(f"sqlite:///{path}", HEAD)
+    assert reader is not None
     with sqlite3.connect(path) as connection:
         connection.execute("DROP TABLE post")
     connection.close()
     with pytest.raises(DatabaseError, match=r"cannot read posts from .*current\.db: no such table"):
         reader.published()
-    close()
+    reader.close()
 
 
 def test_build_on_a_database_behind_migrates_it_first(project: Path) -> None:

@@ -197,11 +197,10 @@ def open_posts(settings: Settings) -> sa.Engine | PostReader:
     from newsletter.content.reading import open_sqlite
     from newsletter.migrations.head import HEAD
 
-    opened = open_sqlite(settings.database_url, HEAD)
-    if opened is None:
+    reader = open_sqlite(settings.database_url, HEAD)
+    if reader is None:
         return open_engine(settings)
-    reader, close = opened
-    _readers.append(close)
+    _readers.append(reader.close)
     return reader
 
 

@@ -11,8 +11,8 @@ never needs SQLAlchemy's ORM or the models; what writes posts is ``content.store
 was importing it). It declines (returns None) whenever the plain path could differ from the
 engine's: a URL with options, an in-memory database, a file that does not exist yet or whose
 schema is not the newest (the engine then creates or migrates it). PostgreSQL, and everything
-the web app does, reads through the engine's own connection (``PostReader.of_engine``,
-``of_session``): the same SQL, the driver's placeholders.
+the web app does, reads through the engine's own connection (``PostReader.of_engine``): the
+same SQL, the driver's placeholders.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,6 @@ from newsletter.errors import DatabaseError
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
-    from sqlmodel import Session
 
 COLUMNS = (
     "id, slug, title, url, published_at, updated_at, categories, tags, author, summary, html, "
@@ -56,12 +55,6 @@ class PostReader:
         self._where = where  # the database, for an error message (no password in it)
 
     @classmethod
-    def of_session(cls, session: Session) -> PostReader:
-        """On the session's own connection (inside its transaction)."""
-        connection = session.connection()
-        return cls(connection.connection, sqlite=connection.dialect.name == "sqlite")
-
-    @classmethod
     @contextmanager
     def of_engine(cls, engine: sa.Engine) -> Iterator[PostReader]:
         """On a connection of the engine's pool, given back when the block ends."""
@@ -70,6 +63,10 @@ class PostReader:
             yield cls(raw, sqlite=engine.dialect.name == "sqlite")
         finally:
             raw.close()
+
+    def close(self) -> None:
+        """Close the connection (a reader ``open_sqlite`` made; ``of_engine`` closes its own)."""
+        self._connection.close()
 
     def names(self) -> list[tuple[str, list[str], list[str]]]:
         """Every post's (slug, categories, tags)."""
@@ -177,10 +174,10 @@ def sqlite_file(url: str) -> Path | None:
     return Path(found.group(1))
 
 
-def open_sqlite(url: str, head: str) -> tuple[PostReader, Callable[[], None]] | None:
-    """A reader on the SQLite file ``url`` names, with the standard library only, and the
-    function that closes it; None when the engine should open the database instead (not a
-    plain SQLite file URL, no such file yet, or a schema other than ``head``)."""
+def open_sqlite(url: str, head: str) -> PostReader | None:
+    """A reader on the SQLite file ``url`` names, with the standard library only (its caller
+    closes it); None when the engine should open the database instead (not a plain SQLite file
+    URL, no such file yet, or a schema other than ``head``)."""
     path = sqlite_file(url)
     if path is None or not path.is_file():
         return None
@@ -199,4 +196,4 @@ def open_sqlite(url: str, head: str) -> tuple[PostReader, Callable[[], None]] | 
     if revisions != [head]:
         connection.close()
         return None
-    return PostReader(connection, sqlite=True, where=str(path)), connection.close
+    return PostReader(connection, sqlite=True, where=str(path))
