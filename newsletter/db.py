@@ -52,7 +52,8 @@ def masked(url: str | sa.URL) -> str:
 def _scrub(text: str, url: str | sa.URL) -> str:
     """``text`` (an error message) with the URL and its passwords masked wherever they occur."""
     raw = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-    text = text.replace(raw, masked(raw))
+    if raw:  # "" would be "found" between every two characters
+        text = text.replace(raw, masked(raw))
     secrets = [m.group(0).split("=", 1)[1] for m in _PASSWORD_IN_QUERY.finditer(raw)]
     secrets += [m.group(0)[len(m.group(1)) : -1] for m in _PASSWORD_IN_AUTHORITY.finditer(raw)]
     with suppress(sa.exc.ArgumentError, ValueError, TypeError):
@@ -102,6 +103,8 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url`` (SQLite file or PostgreSQL), without touching the schema."""
+    if not url.strip():
+        raise DatabaseError("database_url is empty: give it an SQLite file or a PostgreSQL URL")
     try:
         engine = sa.create_engine(url, pool_pre_ping=True)
     except (sa.exc.ArgumentError, ImportError, ValueError) as exc:

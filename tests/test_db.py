@@ -70,3 +70,13 @@ def test_every_migration_goes_down_to_nothing_and_up_again(engine):
     with engine.connect() as connection:
         diff = compare_metadata(_context(connection), SQLModel.metadata)
     assert diff == []
+
+
+def test_an_empty_or_unparsable_database_url_is_one_readable_line(project, monkeypatch):
+    """An empty setting used to be "masked" between every two characters of the message."""
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "")
+    code, _, err = run_cli("content", "list")
+    assert code == 1 and "database_url is empty" in err and err.count("not shown") == 0
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "not a url")
+    code, _, err = run_cli("content", "list")
+    assert code == 1 and err.count("(not shown: it is not a URL)") == 1, err

@@ -26,6 +26,7 @@ from newsletter.models import (
     EmailJobKind,
     EmailJobState,
     email_job_table,
+    plain_sql,
     utcnow,
 )
 from newsletter.models.email_job import UNFINISHED
@@ -99,7 +100,7 @@ def ask_new(
 ) -> None:
     """The confirmation emails' jobs of subscribers inserted in the caller's transaction
     (``subscribers.signup_batch.AskNew``): one executemany INSERT, no "already waiting" check
-    (a subscriber just inserted has no job yet)."""
+    (a subscriber just inserted has no job yet); plain SQL, as the signups' own rows."""
     if not subscriber_ids:
         return
     now = utcnow()
@@ -108,7 +109,7 @@ def ask_new(
         "attempts": 0, "next_attempt_at": max(not_before, now), "claimed_by": "",
         "last_error": "", "created_at": now,
     }  # fmt: skip
-    connection.execute(table.insert(), [{**job, "subscriber_id": i} for i in subscriber_ids])
+    plain_sql.insert_many(connection, table, [{**job, "subscriber_id": i} for i in subscriber_ids])
 
 
 def ask_staff_link(engine: sa.Engine, staff_id: int, token: str, purpose: str) -> int:

@@ -22,8 +22,9 @@ from newsletter.transports.base import Transport
 from newsletter.web import admin, archive, errors, pages, proofs, webhooks
 from newsletter.web.admin.subscriber_import import IMPORT, MAX_UPLOAD
 from newsletter.web.background import DueSender
-from newsletter.web.deps import Web
+from newsletter.web.deps import SUBSCRIBE, Web
 from newsletter.web.edge import Edge
+from newsletter.web.hot_route import HotRoute
 from newsletter.web.proxies import Proxies
 from newsletter.web.ratelimit import Counters, RateLimit
 from newsletter.web.signup_writer import SignupWriter
@@ -88,6 +89,8 @@ def create_app(
     app.state.email_worker = email_worker
     app.state.transport = transport  # proofs from the dashboard
     app.state.event_hook = webhooks.setup(settings, engine)
+    if parts != "admin":  # added first: inside every other middleware (web/hot_route.py)
+        app.add_middleware(HotRoute, method="POST", path=SUBSCRIBE, endpoint=pages.subscribe)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,0 +1,113 @@
+"""Plain SQL for the few hot paths where SQLAlchemy's work per row costs more than the database's.
+
+A group of web signups (``subscribers/signup_batch.py``) writes a subscriber, a status event, a
+consent and an email job per person. Through compiled Core statements that took about 110 us of
+CPU per signup in groups of 8 (the common size under load), most of it SQLAlchemy building each
+row's parameters (a type processor per value, a dict per row); sent as plain SQL with
+``Connection.exec_driver_sql`` it takes about 80 us (``bench/signup.py``, docs/scaling.md).
+Everything else in the code uses Core or the ORM.
+
+What SQLAlchemy would do is still done, once: the statement's text comes from the table's own
+columns (quoted by the dialect), each value is stored as its column's type stores it (the
+dialect's bind processor: a ``UTCDateTime`` is naive UTC text on SQLite, an aware datetime on
+PostgreSQL), a value that repeats (a group's one timestamp) is processed once; the statement
+runs in the caller's transaction (SQLite's ``BEGIN IMMEDIATE`` included, ``db.py``) through
+SQLAlchemy's execution, so a failure is SQLAlchemy's exception (an ``IntegrityError``, an
+``OperationalError`` when the database is locked) and a lost connection is invalidated, as for
+any statement. The placeholders are the driver's: ``?`` for sqlite3, ``%s`` for psycopg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+
+MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # sqlite3, psycopg
+MOST_VARIABLES = 999  # per statement: SQLite's oldest limit, far below what either allows now
+
+
+def mark(dialect: sa.Dialect) -> str:
+    """The driver's positional placeholder."""
+    try:
+        return MARKS[dialect.paramstyle]
+    except KeyError:  # pragma: no cover - only sqlite3 and psycopg are supported (db.py)
+        raise ValueError(f"no plain SQL for the {dialect.paramstyle!r} paramstyle") from None
+
+
+def rows_of(
+    connection: sa.Connection, sql: str, params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """Every row ``sql`` returns, on the connection's own transaction."""
+    return [tuple(row) for row in connection.exec_driver_sql(sql, tuple(params))]
+
+
+def insert_many(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (dicts with the same keys: column names) into ``table``; with
+    ``returning``, those columns of every inserted row, in no particular order (multi-row
+    VALUES statements), else nothing (one executemany)."""
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    plan = _plan(connection.dialect, table, names)
+    processed: dict[Any, Any] = {}  # the processed form of each value seen: each one once
+    params = []
+    for row in rows:
+        if len(row) != len(names):
+            raise ValueError(f"rows for {table.name} must all have the columns {names}")
+        values = []
+        for name, process in zip(names, plan.processors, strict=True):
+            value = row[name]
+            if process is not None and value is not None:
+                key = (name, value)
+                if key not in processed:
+                    processed[key] = process(value)
+                value = processed[key]
+            values.append(value)
+        params.append(values)
+    if not returning:
+        connection.exec_driver_sql(plan.sql, [tuple(values) for values in params])
+        return []
+    found: list[tuple[Any, ...]] = []
+    step = max(1, MOST_VARIABLES // len(names))
+    for start in range(0, len(params), step):
+        chunk = params[start : start + step]
+        result = connection.exec_driver_sql(
+            plan.returning(len(chunk), returning), tuple(v for values in chunk for v in values)
+        )
+        found += [tuple(row) for row in result]
+    return found
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str  # one row's INSERT
+    head: str  # INSERT INTO t (a, b)
+    one: str  # (?, ?)
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def returning(self, count: int, columns: Sequence[str]) -> str:
+        return f"{self.head} VALUES {', '.join([self.one] * count)} RETURNING {', '.join(columns)}"
+
+
+@lru_cache(maxsize=64)
+def _plan(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]) -> _Plan:
+    columns = [table.c[name] for name in names]  # a name that is not a column: KeyError
+    preparer = dialect.identifier_preparer
+    head = (
+        f"INSERT INTO {preparer.format_table(table)} "
+        f"({', '.join(preparer.format_column(column) for column in columns)})"
+    )
+    one = f"({', '.join([mark(dialect)] * len(columns))})"
+    # the dialect's own form of each type (its processors), as SQLAlchemy uses it
+    processors = tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+    return _Plan(sql=f"{head} VALUES {one}", head=head, one=one, processors=processors)
