@@ -111,3 +111,19 @@ def test_rows_must_share_their_columns(engine):
         insert_many(connection, subscriber_table, [_person(1), other])
     with pytest.raises(KeyError), engine.begin() as connection:
         insert_many(connection, subscriber_table, [{"no_such_column": 1}])
+
+
+def test_a_lost_connection_is_invalidated_as_for_any_statement(engine):
+    """PostgreSQL: the server ends the session mid-transaction; the error says the connection
+    was invalidated (the signup batch then treats the database as unavailable) and the pool
+    does not hand that connection out again."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a server that can end a session: PostgreSQL")
+    with pytest.raises(sa.exc.DBAPIError) as caught, engine.begin() as connection:
+        pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        insert_many(connection, subscriber_table, [_person(1)])
+    assert caught.value.connection_invalidated
+    with engine.connect() as connection:  # a new connection: the dead one was thrown away
+        assert connection.execute(sa.text("SELECT count(*) FROM subscriber")).scalar() == 0

@@ -92,11 +92,11 @@ def _email_key_default(context: Any) -> str:
 
 # Indexes the migrations make outside the models: 0013's pg_trgm GIN indexes for a name or
 # "came from" search few people match, on PostgreSQL only and only where the extension could be
-# created; and 0012's address prefix index (``text_pattern_ops`` on PostgreSQL), kept out of the
-# models because declaring a ``postgresql_*`` option makes SQLAlchemy import its PostgreSQL
-# dialect in every process, SQLite ones too (docs/architecture.md, "Startup"). Comparisons of
-# the models with a database (alembic autogenerate, tests/test_db.py) leave them out through
-# ``include_object``.
+# created; and 0012's address prefix index (``text_pattern_ops``; on PostgreSQL only since 0016
+# dropped SQLite's copy of the unique index), kept out of the models because declaring a
+# ``postgresql_*`` option makes SQLAlchemy import its PostgreSQL dialect in every process, SQLite
+# ones too (docs/architecture.md, "Startup"). Comparisons of the models with a database (alembic
+# autogenerate, tests/test_db.py) leave them out through ``include_object``.
 MIGRATION_ONLY_INDEXES = frozenset(
     {"ix_subscriber_name_trgm", "ix_consent_source_trgm", "ix_subscriber_email_key_pattern"}
 )

@@ -3,23 +3,24 @@
 A group of web signups (``subscribers/signup_batch.py``) writes a subscriber, a status event, a
 consent and an email job per person. Through compiled Core statements that took about 110 us of
 CPU per signup in groups of 8 (the common size under load), most of it SQLAlchemy building each
-row's parameters (a type processor per value, a dict per row); sent as plain SQL with
-``Connection.exec_driver_sql`` it takes about 80 us (``bench/signup.py``, docs/scaling.md).
+row's parameters (a type processor per value, a dict per row, the execution context); sent as
+plain SQL on the driver's cursor it takes about 75 us (``bench/signup.py``, docs/scaling.md).
 Everything else in the code uses Core or the ORM.
 
 What SQLAlchemy would do is still done, once: the statement's text comes from the table's own
 columns (quoted by the dialect), each value is stored as its column's type stores it (the
 dialect's bind processor: a ``UTCDateTime`` is naive UTC text on SQLite, an aware datetime on
 PostgreSQL), a value that repeats (a group's one timestamp) is processed once; the statement
-runs in the caller's transaction (SQLite's ``BEGIN IMMEDIATE`` included, ``db.py``) through
-SQLAlchemy's execution, so a failure is SQLAlchemy's exception (an ``IntegrityError``, an
+runs on the caller's connection and transaction (SQLite's ``BEGIN IMMEDIATE`` included,
+``db.py``); a failure is raised as SQLAlchemy raises it (an ``IntegrityError``, an
 ``OperationalError`` when the database is locked) and a lost connection is invalidated, as for
 any statement. The placeholders are the driver's: ``?`` for sqlite3, ``%s`` for psycopg.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -42,7 +43,38 @@ def rows_of(
     connection: sa.Connection, sql: str, params: Sequence[Any] = ()
 ) -> list[tuple[Any, ...]]:
     """Every row ``sql`` returns, on the connection's own transaction."""
-    return [tuple(row) for row in connection.exec_driver_sql(sql, tuple(params))]
+    with _cursor(connection, sql) as cursor:
+        cursor.execute(sql, tuple(params))
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+@contextmanager
+def _cursor(connection: sa.Connection, sql: str) -> Iterator[Any]:
+    """The driver's cursor on the connection's transaction. A driver error is raised as
+    SQLAlchemy would raise it (``IntegrityError``, ``OperationalError``..., the statement
+    named, its values not), and a connection the error says is lost is invalidated, so its
+    pool does not hand it out again."""
+    dialect = connection.dialect
+    raw = connection.connection.dbapi_connection
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, raw, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            sql,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from exc
+    finally:
+        with suppress(Exception):  # a lost connection's cursor may not close
+            cursor.close()
 
 
 def insert_many(
@@ -75,16 +107,17 @@ def insert_many(
             values.append(value)
         params.append(values)
     if not returning:
-        connection.exec_driver_sql(plan.sql, [tuple(values) for values in params])
+        with _cursor(connection, plan.sql) as cursor:
+            cursor.executemany(plan.sql, params)
         return []
     found: list[tuple[Any, ...]] = []
     step = max(1, MOST_VARIABLES // len(names))
     for start in range(0, len(params), step):
         chunk = params[start : start + step]
-        result = connection.exec_driver_sql(
-            plan.returning(len(chunk), returning), tuple(v for values in chunk for v in values)
-        )
-        found += [tuple(row) for row in result]
+        sql = plan.returning(len(chunk), returning)
+        with _cursor(connection, sql) as cursor:
+            cursor.execute(sql, [value for values in chunk for value in values])
+            found += [tuple(row) for row in cursor.fetchall()]
     return found
 
 
