@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -19,14 +21,29 @@ from tests.tcp_relay import Relay
 __all__ = ["redis_prefix"]  # the fixture, for pytest
 
 Shared = tuple[redis.Redis, str]
+_OPENED: list[Counters] = []
+
+
+def _open(*args: Any, **kwargs: Any) -> Counters:
+    """A store this test closes when it ends (its Redis connections are not left to the GC)."""
+    store = Counters(*args, **kwargs)
+    _OPENED.append(store)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def _closed_after() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 def _stores(kind: str, shared: Shared | None) -> tuple[Counters, Counters]:
     """Two processes' stores: each its own memory, or one Redis under one prefix."""
     if kind == "memory":
-        return Counters(), Counters()
+        return _open(), _open()
     assert shared is not None
-    return Counters(REDIS_URL, prefix=shared[1]), Counters(REDIS_URL, prefix=shared[1])
+    return _open(REDIS_URL, prefix=shared[1]), _open(REDIS_URL, prefix=shared[1])
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -74,8 +91,8 @@ def test_in_memory_each_process_counts_alone() -> None:
 
 def test_two_sites_sharing_one_redis_never_mix_counts(redis_prefix: Shared) -> None:
     client, prefix = redis_prefix
-    site_a = Counters(REDIS_URL, prefix=f"{prefix}:a")
-    site_b = Counters(REDIS_URL, prefix=f"{prefix}:b")
+    site_a = _open(REDIS_URL, prefix=f"{prefix}:a")
+    site_b = _open(REDIS_URL, prefix=f"{prefix}:b")
     a = RateLimit("1/minute", counters=site_a, name="signup")
     b = RateLimit("1/minute", counters=site_b, name="signup")
     assert a.hit("x") == 0 and a.hit("x") > 0
@@ -124,7 +141,7 @@ def test_while_redis_is_down_each_process_counts_alone_and_says_so_once(
     relay = Relay(6379)
     try:
         url = f"redis://127.0.0.1:{relay.port}/0"
-        store = Counters(url, prefix=prefix, retry_after=0.3)
+        store = _open(url, prefix=prefix, retry_after=0.3)
         signup = RateLimit("3/minute", counters=store, name="signup")
         throttle = SignInThrottle("2/15 minutes", "30/15 minutes", counters=store)
         assert signup.hit("a") == 0 and not store.degraded  # counted in Redis
@@ -149,7 +166,7 @@ def test_while_redis_is_down_each_process_counts_alone_and_says_so_once(
         assert not store.degraded
         assert any("answers again" in r.getMessage() for r in caplog.records)
         # counted in Redis again: another process sees it
-        other = RateLimit("3/minute", counters=Counters(REDIS_URL, prefix=prefix), name="signup")
+        other = RateLimit("3/minute", counters=_open(REDIS_URL, prefix=prefix), name="signup")
         assert [other.hit("d") for _ in range(3)][2] > 0
     finally:
         relay.close()
@@ -182,6 +199,6 @@ def test_the_store_url_is_checked_and_its_password_never_shown(
 def test_a_redis_url_that_cannot_be_used_stops_the_start_in_one_line() -> None:
     for url in ("redis://:hunter2@cache:port/0", "redis://:hunter2@cache:6379/0?socket_timeout=x"):
         with pytest.raises(ConfigError) as refused:
-            Counters(url)
+            _open(url)
         assert str(refused.value).startswith("rate_limit_storage_url cannot be used: ")
         assert "hunter2" not in str(refused.value)

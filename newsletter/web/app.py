@@ -73,6 +73,7 @@ def create_app(
         finally:
             await anyio.to_thread.run_sync(email_worker.stop)
             await anyio.to_thread.run_sync(due_sender.stop)
+            counters.close()
 
     # no trailing-slash redirects: Starlette builds their Location from the Host header
     app = FastAPI(

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -105,15 +104,13 @@ class Edge:
             await self.app(scope, receive, send)
             return
         scope = dict(scope)
-        request_headers = Headers(scope=scope)
-        self._who_asks(scope, request_headers)
+        declared = self._who_asks(scope)
         head = scope["method"] == "HEAD"
         if head:
             scope["method"] = "GET"
         admin = scope["path"] == ADMIN_PREFIX or scope["path"].startswith(ADMIN_PREFIX + "/")
         fallback = ADMIN_BODY_LIMIT if admin else self.default_limit
         limit = self.limits.get(scope["path"], fallback)
-        declared = request_headers.get("content-length", "")
         over = declared.isdigit() and int(declared) > limit
         received = 0
         started = False
@@ -151,13 +148,26 @@ class Edge:
                 await PlainTextResponse(text, status_code=500)(scope, receive, answer)
             raise
 
-    def _who_asks(self, scope: Scope, headers: Headers) -> None:
-        client = scope.get("client")
-        peer = client[0] if client else ""
-        forwarded = ",".join(headers.getlist("x-forwarded-for"))
-        address = self.proxies.client(peer, forwarded)
-        if address != peer:
-            scope["client"] = (address, 0)
-        scope["scheme"] = self.proxies.scheme(
-            peer, headers.get("x-forwarded-proto", ""), scope.get("scheme", "http")
-        )
+    def _who_asks(self, scope: Scope) -> str:
+        """Sets the scope's client and scheme; the declared Content-Length ("" if none). The
+        request's headers are read in one pass (names are lower case in ASGI), and the
+        forwarding headers only when a proxy is trusted (none by default)."""
+        declared = ""
+        forwarded: list[str] = []
+        proto = ""
+        trusting = bool(self.proxies.networks)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = declared or value.decode("latin-1")
+            elif trusting and name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+            elif trusting and name == b"x-forwarded-proto":
+                proto = proto or value.decode("latin-1")
+        if trusting:
+            client = scope.get("client")
+            peer = client[0] if client else ""
+            address = self.proxies.client(peer, ",".join(forwarded))
+            if address != peer:
+                scope["client"] = (address, 0)
+            scope["scheme"] = self.proxies.scheme(peer, proto, scope.get("scheme", "http"))
+        return declared

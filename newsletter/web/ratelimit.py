@@ -100,6 +100,14 @@ class Counters:
     def from_settings(cls, settings: Settings) -> Counters:
         return cls(settings.rate_limit_storage_url, prefix=key_prefix(settings.base_url))
 
+    def close(self) -> None:
+        """Disconnect from a shared store (when the app stops): its connections are not left
+        for the garbage collector."""
+        if self.shared:
+            client = getattr(self._shared.storage, "storage", None)  # limits' Redis client
+            if client is not None:
+                client.close()
+
     @property
     def degraded(self) -> bool:
         """True while a shared store failed and this process counts on its own."""
