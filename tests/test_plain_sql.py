@@ -127,3 +127,17 @@ def test_a_lost_connection_is_invalidated_as_for_any_statement(engine):
     assert caught.value.connection_invalidated
     with engine.connect() as connection:  # a new connection: the dead one was thrown away
         assert connection.execute(sa.text("SELECT count(*) FROM subscriber")).scalar() == 0
+
+
+def test_a_value_need_not_be_hashable(engine):
+    """A JSON column's value (a list) goes through its type's processor like any other."""
+    from newsletter.models import post_table
+
+    row = {"slug": "s", "title": "T", "url": "https://x.example/s", "published_at": AT,
+           "updated_at": AT, "categories": ["News"], "tags": ["a", "b"], "author": "",
+           "summary": "", "html": "", "image_url": "", "image_alt": "", "source": "markdown",
+           "source_id": "s", "content_hash": "h", "synced_at": AT}  # fmt: skip
+    with engine.begin() as connection:
+        insert_many(connection, post_table, [row])
+        stored = connection.execute(sa.select(post_table.c.categories, post_table.c.tags)).one()
+    assert (stored.categories, stored.tags) == (["News"], ["a", "b"])

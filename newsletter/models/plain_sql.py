@@ -91,7 +91,9 @@ def insert_many(
         return []
     names = tuple(rows[0])
     plan = _plan(connection.dialect, table, names)
-    processed: dict[Any, Any] = {}  # the processed form of each value seen: each one once
+    # the processed form of each value object seen, each one once (by identity: a value need
+    # not be hashable, and ``rows`` keeps every one alive while this runs)
+    processed: dict[tuple[str, int], Any] = {}
     params = []
     for row in rows:
         if len(row) != len(names):
@@ -100,7 +102,7 @@ def insert_many(
         for name, process in zip(names, plan.processors, strict=True):
             value = row[name]
             if process is not None and value is not None:
-                key = (name, value)
+                key = (name, id(value))
                 if key not in processed:
                     processed[key] = process(value)
                 value = processed[key]

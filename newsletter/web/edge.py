@@ -104,7 +104,9 @@ class Edge:
             await self.app(scope, receive, send)
             return
         scope = dict(scope)
-        declared = self._who_asks(scope)
+        declared, forwarded, proto = _read(scope["headers"])
+        if self.proxies.networks:  # none by default: the peer is the client
+            self._who_asks(scope, forwarded, proto)
         head = scope["method"] == "HEAD"
         if head:
             scope["method"] = "GET"
@@ -148,26 +150,26 @@ class Edge:
                 await PlainTextResponse(text, status_code=500)(scope, receive, answer)
             raise
 
-    def _who_asks(self, scope: Scope) -> str:
-        """Sets the scope's client and scheme; the declared Content-Length ("" if none). The
-        request's headers are read in one pass (names are lower case in ASGI), and the
-        forwarding headers only when a proxy is trusted (none by default)."""
-        declared = ""
-        forwarded: list[str] = []
-        proto = ""
-        trusting = bool(self.proxies.networks)
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                declared = declared or value.decode("latin-1")
-            elif trusting and name == b"x-forwarded-for":
-                forwarded.append(value.decode("latin-1"))
-            elif trusting and name == b"x-forwarded-proto":
-                proto = proto or value.decode("latin-1")
-        if trusting:
-            client = scope.get("client")
-            peer = client[0] if client else ""
-            address = self.proxies.client(peer, ",".join(forwarded))
-            if address != peer:
-                scope["client"] = (address, 0)
-            scope["scheme"] = self.proxies.scheme(peer, proto, scope.get("scheme", "http"))
-        return declared
+    def _who_asks(self, scope: Scope, forwarded: str, proto: str) -> None:
+        """The scope's client and scheme, as a trusted proxy forwarded them."""
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        address = self.proxies.client(peer, forwarded)
+        if address != peer:
+            scope["client"] = (address, 0)
+        scope["scheme"] = self.proxies.scheme(peer, proto, scope.get("scheme", "http"))
+
+
+def _read(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, str]:
+    """(Content-Length, every X-Forwarded-For joined, the first X-Forwarded-Proto), "" for
+    those absent, in one pass over the request's headers (names are lower case in ASGI)."""
+    declared, proto = "", ""
+    forwarded: list[str] = []
+    for name, value in headers:
+        if name == b"content-length":
+            declared = declared or value.decode("latin-1")
+        elif name == b"x-forwarded-for":
+            forwarded.append(value.decode("latin-1"))
+        elif name == b"x-forwarded-proto":
+            proto = proto or value.decode("latin-1")
+    return declared, ",".join(forwarded), proto

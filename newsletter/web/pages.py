@@ -59,12 +59,12 @@ def form_page(w: Web, status: int = 200, **values: str) -> HTMLResponse:
     )
 
 
-# the first route of the router: the hot path is matched first (bench/signup.py)
+# answered before routing by web/hot_route.py (the app's one hot path); registered all the same
 @router.post("/subscribe")
 async def subscribe(request: Request) -> Response:
     """Form or JSON. The answer is the same whatever the address's status (no enumeration).
-    The web state is read from the app, not through ``WebState``: the hot path (a dependency
-    costs its resolution on every request, bench/signup.py)."""
+    A plain ``(Request) -> Response`` endpoint: ``HotRoute`` calls it without FastAPI's
+    dependency resolution, so the web state is read from the app."""
     w = web_state(request)
     client = request.client.host if request.client else "unknown"
     wait = w.limit.hit(client)
